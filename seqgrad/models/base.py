@@ -1,0 +1,81 @@
+"""The calling convention every seqgrad model follows, and the shared layer stack.
+
+Every registered model is a `flax.linen.Module` called as
+
+    h = model.apply(params, x)                                   # x: [B, T, D] -> h: [B, T, H]
+    h, probe = model.apply(params, x, perturbation=delta,
+                           site="hidden", return_probe=True)     # delta, probe: [B, T, H]
+
+* ``perturbation`` ``δ`` (``[B, T, H]``, zero for a measurement) is added at the
+  model's perturbation *site* after every step: the carried hidden state for
+  recurrent models (``site="cell"`` selects the LSTM cell state), the residual
+  stream entering the first block for the Transformer and the dilated convolution.
+* ``probe`` is the sequence whose last entry gradient-flow diagnostics
+  differentiate: the state at the site for recurrent models (so
+  ``∂probe_{T-1}/∂δ_{T-1} = I``), the model's output for models without a carried
+  state (Transformer, dilated convolution, the attention read-out).
+
+`RecurrentModel` stacks ``num_layers`` copies of an architecture's layer; the
+perturbation enters the last (top) layer, whose state is the model's output.
+Recurrent models also take ``truncate=k`` (truncated BPTT through the last k
+steps, see `seqgrad.models.recurrence.scan`), used to decompose a weight
+gradient by distance from the loss.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def check_site(model: nn.Module, site: str) -> None:
+    """Raises `ValueError` unless ``site`` is one of ``model.sites``."""
+    if site not in model.sites:
+        raise ValueError(
+            f"site={site!r} is invalid for {type(model).__name__}; valid sites: {list(model.sites)}"
+        )
+
+
+class RecurrentModel(nn.Module):
+    """A stack of ``num_layers`` recurrent layers: ``x: [B, T, D] -> h: [B, T, H]``.
+
+    Subclasses implement `make_layer`, returning a Module called as
+    ``layer(x [B, T, D_in], perturbation=[B, T, H] | None, site=..., truncate=None)
+    -> (h, probe)``, both ``[B, T, H]``.
+    """
+
+    hidden_size: int
+    num_layers: int = 1
+
+    sites: ClassVar[tuple[str, ...]] = ("hidden",)
+
+    def make_layer(self, index: int) -> nn.Module:
+        raise NotImplementedError
+
+    @nn.compact
+    def __call__(
+        self,
+        x: Array,
+        perturbation: Array | None = None,
+        *,
+        site: str = "hidden",
+        return_probe: bool = False,
+        truncate: int | Array | None = None,
+    ):
+        check_site(self, site)
+        h, probe = x, None
+        for index in range(self.num_layers):
+            top = index == self.num_layers - 1
+            layer = self.make_layer(index)
+            h, probe = layer(h, perturbation if top else None, site=site, truncate=truncate)
+        return (h, probe) if return_probe else h
+
+
+def sigmoid_via_tanh(z: Array) -> Array:
+    """σ(z) = ½·tanh(z/2) + ½: lets one fused `tanh` pass cover a block of gates."""
+    return 0.5 * jnp.tanh(0.5 * z) + 0.5

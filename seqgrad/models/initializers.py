@@ -1,0 +1,43 @@
+"""Recurrent-weight initialisers selectable by name from configs.
+
+All return a flax initializer ``(key, shape, dtype) -> [H, H]`` for a square
+recurrent matrix, scaled by ``scale``:
+
+* ``orthogonal``: ``scale · Q`` with Q Haar-orthogonal (Saxe et al. 2014): every
+  singular value equals ``scale``.
+* ``identity``: ``scale · I`` (IRNN, Le et al. 2015).
+* ``normal``: i.i.d. ``N(0, scale² / H)``, spectral radius ≈ ``scale``
+  (circular law).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+RECURRENT_INITS = ("orthogonal", "identity", "normal")
+
+
+def recurrent_initializer(name: str, scale: float = 1.0):
+    """The initializer ``name`` (one of `RECURRENT_INITS`) scaled by ``scale``."""
+    if name == "orthogonal":
+        return nn.initializers.orthogonal(scale=scale)
+    if name == "identity":
+
+        def identity(key, shape, dtype=jnp.float32):
+            del key
+            return scale * jnp.eye(shape[0], shape[1], dtype=dtype)
+
+        return identity
+    if name == "normal":
+
+        def normal(key, shape, dtype=jnp.float32):
+            return scale / jnp.sqrt(shape[0]).astype(dtype) * jax.random.normal(key, shape, dtype)
+
+        return normal
+    raise ValueError(f"recurrent_init={name!r} is invalid; valid choices: {list(RECURRENT_INITS)}")
+
+
+# Input kernels: LeCun normal, N(0, 1/D_in), so that U x_t has unit variance per unit.
+input_initializer = nn.initializers.lecun_normal

@@ -1,0 +1,32 @@
+"""Shared test fixtures: small, fast model configurations for every architecture."""
+
+from __future__ import annotations
+
+import os
+
+# Tests run on the CPU with one device unless a test asks for more.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # noqa: E402
+
+# Small options per architecture, so the parametrised zoo tests stay fast.
+# An architecture missing here is tested with its defaults.
+SMALL_OPTIONS: dict[str, dict] = {
+    "rnn": {},
+    "residual_rnn": {},
+    "lstm": {},
+    "gru": {},
+    "skip_rnn": {"skip": 3},
+    "multiscale_rnn": {"num_modules": 2, "period_base": 2},
+    "attention_rnn": {},
+    "transformer": {"num_layers": 2, "num_heads": 2},
+    "dilated_conv": {"kernel_size": 2, "num_blocks": 2},
+    "lru": {},
+    "orthogonal_rnn": {},
+    "mingru": {},
+}
+
+
+@pytest.fixture
+def small_options():
+    return SMALL_OPTIONS
