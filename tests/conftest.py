@@ -18,7 +18,7 @@ SMALL_OPTIONS: dict[str, dict] = {
     "gru": {},
     "skip_rnn": {"skip": 3},
     "multiscale_rnn": {"num_modules": 2, "period_base": 2},
-    "attention_rnn": {},
+    "attention_rnn": {"num_heads": 2},
     "transformer": {"num_layers": 2, "num_heads": 2},
     "dilated_conv": {"kernel_size": 2, "num_blocks": 2},
     "lru": {},

@@ -8,6 +8,8 @@ last step moves one-for-one with the last perturbation for recurrent models).
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -26,40 +28,37 @@ def build(name, hidden_size=H, **extra):
 
 
 def init(model, x, seed=0):
-    return model.init(jax.random.key(seed), x)
+    # Jitted: eager `init` compiles every random initialiser separately.
+    return jax.jit(model.init)(jax.random.key(seed), x)
+
+
+@functools.cache
+def built(name):
+    """(model, params) for ``name`` at the test shapes, built once per test session."""
+    model = build(name)
+    return model, init(model, jnp.zeros((B, T, D)))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_shape_and_finite(name):
+def test_shape_finite_and_jit_matches_eager(name):
     x = jax.random.normal(jax.random.key(1), (B, T, D))
-    model = build(name)
-    params = init(model, x)
-    h = model.apply(params, x)
+    model, params = built(name)
+    h = jax.jit(model.apply)(params, x)
     assert h.shape == (B, T, H)
     assert h.dtype == jnp.float32
     assert bool(jnp.all(jnp.isfinite(h)))
+    np.testing.assert_allclose(h, model.apply(params, x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_causal(name):
     x = jax.random.normal(jax.random.key(2), (1, T, D))
-    model = build(name)
-    params = init(model, x)
-    jac = jax.jacrev(lambda x: model.apply(params, x)[0])(x)[:, :, 0]  # [T, H, T, D]
+    model, params = built(name)
+    jac = jax.jit(jax.jacrev(lambda x: model.apply(params, x)[0]))(x)[:, :, 0]  # [T, H, T, D]
     norms = np.asarray(jnp.sqrt(jnp.sum(jac**2, axis=(1, 3))))  # [t, s]
     future = np.triu(norms, k=1)
     assert np.all(future == 0.0), f"h_t depends on x_s for s > t:\n{norms}"
     assert np.all(np.diag(norms) > 0.0), f"h_t ignores x_t:\n{norms}"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_jit_matches_eager(name):
-    x = jax.random.normal(jax.random.key(3), (B, T, D))
-    model = build(name)
-    params = init(model, x)
-    eager = model.apply(params, x)
-    jitted = jax.jit(model.apply)(params, x)
-    np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -77,11 +76,11 @@ def test_float64(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_zero_perturbation_is_a_no_op(name):
     x = jax.random.normal(jax.random.key(5), (B, T, D))
-    model = build(name)
-    params = init(model, x)
+    model, params = built(name)
+    apply = jax.jit(model.apply, static_argnames=("site", "return_probe"))
     for site in model.sites:
-        h, probe = model.apply(params, x, jnp.zeros((B, T, H)), site=site, return_probe=True)
-        np.testing.assert_allclose(h, model.apply(params, x), rtol=1e-6, atol=1e-7)
+        h, probe = apply(params, x, jnp.zeros((B, T, H)), site=site, return_probe=True)
+        np.testing.assert_allclose(h, apply(params, x), rtol=1e-6, atol=1e-7)
         assert probe.shape == (B, T, H)
 
 
@@ -89,14 +88,13 @@ def test_zero_perturbation_is_a_no_op(name):
 def test_perturbation_reaches_the_probe(name):
     """∂probe_{T-1}/∂δ_{T-1} is I for recurrent sites and non-zero for every model."""
     x = jax.random.normal(jax.random.key(6), (1, T, D))
-    model = build(name)
-    params = init(model, x)
+    model, params = built(name)
 
     def last_probe(delta):
         _, probe = model.apply(params, x, delta, return_probe=True)
         return probe[0, -1]
 
-    jac = jax.jacrev(last_probe)(jnp.zeros((1, T, H)))[:, 0]  # [H, T, H]
+    jac = jax.jit(jax.jacrev(last_probe))(jnp.zeros((1, T, H)))[:, 0]  # [H, T, H]
     assert float(jnp.abs(jac[:, -1]).max()) > 0
     if models.info(name).probe_is_state:
         np.testing.assert_allclose(jac[:, -1], np.eye(H), atol=1e-6)
@@ -130,8 +128,7 @@ def test_bad_input_names_the_value_and_the_choices(call, message):
 
 
 def test_bad_site_is_rejected():
-    model = build("rnn")
+    model, params = built("rnn")
     x = jnp.zeros((1, T, D))
-    params = init(model, x)
     with pytest.raises(ValueError, match="valid sites"):
         model.apply(params, x, site="cell")

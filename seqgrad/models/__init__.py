@@ -8,5 +8,16 @@ from seqgrad.models.registry import Architecture, available, create, info, regis
 
 # Each import registers its architecture(s).
 from seqgrad.models import rnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import lstm  # noqa: E402,F401  isort: skip
+from seqgrad.models import gru  # noqa: E402,F401  isort: skip
+from seqgrad.models import residual_rnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import skip_rnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import multiscale_rnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import orthogonal_rnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import lru  # noqa: E402,F401  isort: skip
+from seqgrad.models import mingru  # noqa: E402,F401  isort: skip
+from seqgrad.models import attention_rnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import transformer  # noqa: E402,F401  isort: skip
+from seqgrad.models import dilated_conv  # noqa: E402,F401  isort: skip
 
 __all__ = ["Architecture", "available", "create", "info", "register"]

@@ -20,11 +20,20 @@ it: a model only names its carry entries.
 Linear recurrences ``s_t = a_t ⊙ s_{t-1} + b_t`` (LRU, minGRU) run with
 `linear_recurrence`, a `jax.lax.associative_scan`; adding ``δ_t`` after the
 step is the same as adding it to ``b_t``.
+
+Lyapunov exponents of the state recurrence are recorded here too, because the
+step Jacobians only exist inside the recurrence: within
+``with record_lyapunov(k) as rec:`` the perturbed `scan` (the top layer) carries
+k tangent vectors through ``jax.linearize`` of its step and re-orthonormalises
+them by QR every step (Benettin et al. 1980), and `linear_recurrence`, whose step
+Jacobian is ``diag(a_t)``, sums ``log|a_t|``. Models need no change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -33,6 +42,150 @@ import jax.numpy as jnp
 Array = jax.Array
 Carry = dict[str, Array]
 Step = Callable[[Carry, Any], Carry]
+
+
+@dataclasses.dataclass
+class LyapunovRecorder:
+    """What `record_lyapunov` recorded: the Lyapunov exponents of the last recorded recurrence.
+
+    Attributes:
+      num_exponents: k, how many (largest) exponents to compute.
+      burn_in: steps run before accumulating (the tangent frame aligns meanwhile).
+      seed: seed of the random orthonormal initial tangent frame.
+      log_growth: ``[k]`` sum over the recorded steps of ``log|diag R_t|`` (QR) or of
+        ``log|a_t|`` (linear recurrence), or None when no recurrence ran.
+      steps: number of accumulated steps.
+      dimension: real dimension of the recorded state.
+    """
+
+    num_exponents: int
+    burn_in: int = 0
+    seed: int = 0
+    log_growth: Array | None = None
+    steps: int = 0
+    dimension: int = 0
+
+    @property
+    def applicable(self) -> bool:
+        """False when the model ran no recurrence (Transformer, dilated convolution)."""
+        return self.log_growth is not None
+
+    @property
+    def exponents(self) -> Array:
+        """``[k]`` exponents per step, ``λ_i = log_growth_i / steps``, sorted descending."""
+        if self.log_growth is None:
+            raise ValueError("no recurrence was recorded: Lyapunov exponents are not applicable")
+        return -jnp.sort(-self.log_growth / self.steps)
+
+
+_RECORDERS: list[LyapunovRecorder] = []
+
+
+@contextlib.contextmanager
+def record_lyapunov(num_exponents: int, *, burn_in: int = 0, seed: int = 0) -> Iterator[LyapunovRecorder]:
+    """Records the k largest Lyapunov exponents of the recurrence run inside the block.
+
+    The recorded recurrence is the last `scan` called with a perturbation (the top
+    layer of a `RecurrentModel`, so call the model with a zero perturbation) or the
+    last `linear_recurrence`. Its state is the whole carry (``h`` and ``c`` for the
+    LSTM), flattened, complex entries as ``[Re, Im]``: with the step Jacobian
+    ``A_t = ∂carry_t/∂carry_{t-1}``, the tangent frame ``Q_t R_t = A_t Q_{t-1}``
+    gives ``λ_i = (1/T) Σ_t log|R_t[i, i]|`` (Benettin et al. 1980; Pikovsky &
+    Politi 2016, ch. 3). Re-orthonormalising every step keeps every number O(1),
+    so T = 10 000+ works in float32 where the raw product underflows.
+
+        with recurrence.record_lyapunov(8) as rec:
+            model.apply(params, x, jnp.zeros_like(h), return_probe=True)
+        rec.exponents   # [8], traced if inside jit: return it from the jitted function
+
+    Args:
+      num_exponents: k >= 1, at most the state dimension.
+      burn_in: steps propagated before accumulating (0 <= burn_in < T).
+      seed: seed of the random orthonormal initial frame.
+    """
+    if isinstance(num_exponents, bool) or not isinstance(num_exponents, int) or num_exponents < 1:
+        raise ValueError(f"num_exponents={num_exponents!r} is invalid: it must be a positive integer")
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
+        raise ValueError(f"burn_in={burn_in!r} is invalid: it must be an integer >= 0")
+    recorder = LyapunovRecorder(num_exponents, burn_in, seed)
+    _RECORDERS.append(recorder)
+    try:
+        yield recorder
+    finally:
+        _RECORDERS.remove(recorder)
+
+
+def _active_recorder() -> LyapunovRecorder | None:
+    return _RECORDERS[-1] if _RECORDERS else None
+
+
+def _check_dimension(recorder: LyapunovRecorder, dimension: int, length: int) -> None:
+    if recorder.num_exponents > dimension:
+        raise ValueError(
+            f"num_exponents={recorder.num_exponents} is invalid: the recorded state has dimension {dimension}"
+        )
+    if recorder.burn_in >= length:
+        raise ValueError(f"burn_in={recorder.burn_in} is invalid: it must be < T={length}")
+
+
+def _to_real(leaves: list[Array]) -> Array:
+    """Flattens carry leaves to one real vector, complex entries as ``[Re, Im]``."""
+    parts = []
+    for leaf in leaves:
+        if jnp.iscomplexobj(leaf):
+            parts += [leaf.real.ravel(), leaf.imag.ravel()]
+        else:
+            parts.append(leaf.ravel())
+    return jnp.concatenate(parts)
+
+
+def _from_real(vector: Array, like: list[Array]) -> list[Array]:
+    """Inverse of `_to_real` for leaves shaped and typed like ``like``."""
+    out, offset = [], 0
+    for leaf in like:
+        n = leaf.size
+        if jnp.iscomplexobj(leaf):
+            re, im = vector[offset : offset + n], vector[offset + n : offset + 2 * n]
+            out.append(jax.lax.complex(re, im).reshape(leaf.shape))
+            offset += 2 * n
+        else:
+            out.append(vector[offset : offset + n].reshape(leaf.shape).astype(leaf.dtype))
+            offset += n
+    return out
+
+
+def _tangent_step(step: Step, recorder: LyapunovRecorder):
+    """``(carry, x_t, (Q, log_r, t)) -> (carry_t, (Q', log_r', t + 1))``: one QR step of the frame."""
+
+    def advance(carry, x_t, frame):
+        Q, log_r, t = frame
+        leaves, treedef = jax.tree.flatten(carry)
+        inexact = [jnp.issubdtype(leaf.dtype, jnp.inexact) for leaf in leaves]
+        floats = [leaf for leaf, keep in zip(leaves, inexact) if keep]
+
+        def vector_step(v):
+            it = iter(_from_real(v, floats))
+            merged = [next(it) if keep else leaf for leaf, keep in zip(leaves, inexact)]
+            new = step(jax.tree.unflatten(treedef, merged), x_t)
+            new_floats = [leaf for leaf in jax.tree.leaves(new) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+            return _to_real(new_floats), new
+
+        _, jvp, new_carry = jax.linearize(vector_step, _to_real(floats), has_aux=True)
+        Q, R = jnp.linalg.qr(jax.vmap(jvp, in_axes=1, out_axes=1)(Q))
+        growth = jnp.log(jnp.abs(jnp.diagonal(R)))
+        log_r = log_r + jnp.where(t >= recorder.burn_in, growth, 0.0)
+        return new_carry, (Q, log_r, t + 1)
+
+    return advance
+
+
+def _initial_frame(carry: Carry, recorder: LyapunovRecorder) -> tuple[Array, Array, Array]:
+    floats = [leaf for leaf in jax.tree.leaves(carry) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    state = _to_real(floats)
+    n, k = state.shape[0], recorder.num_exponents
+    gaussian = jax.random.normal(jax.random.key(recorder.seed), (n, k), state.dtype)
+    Q, _ = jnp.linalg.qr(gaussian)
+    return Q, jnp.zeros((k,), state.dtype), jnp.zeros((), jnp.int32)
 
 
 def scan(
@@ -72,19 +225,32 @@ def scan(
         raise ValueError(f"perturbation site {site!r} is not a carry entry; valid sites: {sorted(carry)}")
 
     length = jax.tree.leaves(inputs)[0].shape[0]
+    recorder = _active_recorder() if perturbation is not None else None
 
-    def body(carry, scanned):
+    def body(state, scanned):
+        carry, frame = state
         x_t, delta_t, t = scanned
         if truncate is not None:
             cut = t == length - truncate
             carry = jax.tree.map(lambda c: jnp.where(cut, jax.lax.stop_gradient(c), c), carry)
-        carry = step(carry, x_t)
+        if frame is None:
+            carry = step(carry, x_t)
+        else:
+            carry, frame = advance(carry, x_t, frame)
         if delta_t is not None:
             carry = {**carry, site: carry[site] + delta_t}
-        return carry, {name: carry[name] for name in emit}
+        return (carry, frame), {name: carry[name] for name in emit}
 
+    frame = None
+    if recorder is not None:
+        advance = _tangent_step(step, recorder)
+        frame = _initial_frame(carry, recorder)
+        _check_dimension(recorder, frame[0].shape[0], length)
     steps = jnp.arange(length) if truncate is not None else None
-    return jax.lax.scan(body, carry, (inputs, perturbation, steps), unroll=unroll)
+    (carry, frame), out = jax.lax.scan(body, (carry, frame), (inputs, perturbation, steps), unroll=unroll)
+    if recorder is not None:
+        recorder.log_growth, recorder.steps, recorder.dimension = frame[1], length - recorder.burn_in, frame[0].shape[0]
+    return carry, out
 
 
 def truncate_inputs(a: Array, b: Array, truncate: int | Array | None) -> tuple[Array, Array]:
@@ -113,6 +279,9 @@ def linear_recurrence(a: Array, b: Array, initial: Array | None = None) -> Array
     """
     if initial is not None:
         b = b.at[0].add(a[0] * initial)
+    recorder = _active_recorder()
+    if recorder is not None:
+        _record_diagonal(recorder, jnp.broadcast_to(a, b.shape))
 
     def combine(left, right):
         a_l, b_l = left
@@ -121,6 +290,22 @@ def linear_recurrence(a: Array, b: Array, initial: Array | None = None) -> Array
 
     _, s = jax.lax.associative_scan(combine, (a, b), axis=0)
     return s
+
+
+def _record_diagonal(recorder: LyapunovRecorder, a: Array) -> None:
+    """Lyapunov exponents of ``s_t = a_t ⊙ s_{t-1} + b_t``: the step Jacobian is ``diag(a_t)``.
+
+    The frame stays axis-aligned, so ``λ_i = (1/T) Σ_t log|a_t,i|`` exactly, no QR
+    needed; a complex unit (a 2×2 rotation-scaling in the real view) gives two equal
+    exponents.
+    """
+    length = a.shape[0]
+    _check_dimension(recorder, (2 if jnp.iscomplexobj(a) else 1) * a[0].size, length)
+    log_a = jnp.log(jnp.abs(a[recorder.burn_in :])).reshape(length - recorder.burn_in, -1).sum(axis=0)
+    if jnp.iscomplexobj(a):
+        log_a = jnp.concatenate([log_a, log_a])
+    recorder.log_growth = -jnp.sort(-log_a)[: recorder.num_exponents]
+    recorder.steps, recorder.dimension = length - recorder.burn_in, log_a.shape[0]
 
 
 def time_major(x: Array) -> Array:

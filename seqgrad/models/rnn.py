@@ -47,8 +47,9 @@ class ElmanLayer(nn.Module):
         b = self.param("bias", nn.initializers.zeros, (H,), dtype)
         phi = ACTIVATIONS[self.activation]
 
-        # All input projections in one GEMM outside the time loop.
-        inputs = recurrence.time_major(x @ U + b)
+        # All input projections in one GEMM outside the time loop, on time-major x
+        # (transposing [B, T, D] is much cheaper than transposing [B, T, H]).
+        inputs = recurrence.time_major(x) @ U + b
 
         def step(carry, u_t):
             return {"h": phi(carry["h"] @ W + u_t)}

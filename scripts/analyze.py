@@ -1,0 +1,25 @@
+"""Gradient flow through time for every configured architecture.
+
+    python scripts/analyze.py --config=experiments/gradient_flow.py --workdir=DIR
+
+writes ``DIR/gradient_flow.json``, ``DIR/summary.md`` and PNG plots
+(`seqgrad.gradflow.analysis.run`).
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from seqgrad.gradflow import analysis
+
+config_flags.DEFINE_config_file("config", None, "Analysis config (experiments/gradient_flow.py).", lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for the JSON, the summary and the plots.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    del argv
+    analysis.run(flags.FLAGS.config, flags.FLAGS.workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)

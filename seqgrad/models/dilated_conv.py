@@ -1,0 +1,114 @@
+"""WaveNet/TCN stack of causal dilated convolutions with residual connections.
+
+van den Oord et al. (2016), "WaveNet: a generative model for raw audio"; Bai,
+Kolter & Koltun (2018), "An empirical evaluation of generic convolutional and
+recurrent networks for sequence modeling" (the TCN residual block):
+
+    z⁰_t = x_t W_in + b_in + δ_t                                  # residual stream, [B, T, H]
+    z^(l+1) = z^l + conv_l2(φ(conv_l1(z^l)))    l = 0..L−1        # h = z^L
+    conv(z)_t = Σ_{i=0..k−1} z_{t − (k−1−i)·2^l} K_i + c          # causal, dilation 2^l, zeros for t < 0
+
+Shapes: ``x: [B, T, D] -> h: [B, T, H]``; each conv kernel ``K: [k, H, H]``.
+
+Each conv of block l looks back ``(k − 1)·2^l`` steps, so ``h_t`` depends on
+exactly the ``receptive_field = 1 + 2(k − 1)(2^L − 1)`` inputs
+``x_{t−R+1..t}`` and on nothing earlier: the gradient path from any of them has
+O(L) = O(log T) convolutions (the seed's claim), and all t are computed in
+parallel. The perturbation ``δ`` enters the residual stream before the first
+block; the probe is ``h``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seqgrad.models.base import check_site
+from seqgrad.models.registry import check_positive, register
+
+ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "gelu": nn.gelu}
+
+
+def receptive_field(kernel_size: int, num_blocks: int) -> int:
+    """``1 + 2(k − 1)(2^L − 1)``: two convs per block, dilations ``1, 2, …, 2^(L−1)``."""
+    return 1 + 2 * (kernel_size - 1) * (2**num_blocks - 1)
+
+
+def causal_conv(features: int, kernel_size: int, dilation: int, dtype, name: str) -> nn.Conv:
+    """A dilated 1-D conv over ``[B, T, H]`` padded on the left only, so output t reads inputs ≤ t."""
+    return nn.Conv(
+        features,
+        kernel_size=(kernel_size,),
+        kernel_dilation=(dilation,),
+        padding=((dilation * (kernel_size - 1), 0),),
+        dtype=dtype,
+        param_dtype=dtype,
+        name=name,
+    )
+
+
+class ResidualBlock(nn.Module):
+    """``z + conv₂(φ(conv₁(z)))``, both convs with dilation ``dilation``: ``[B, T, H] -> [B, T, H]``."""
+
+    kernel_size: int
+    dilation: int
+    activation: str
+
+    @nn.compact
+    def __call__(self, z):
+        H, dtype = z.shape[-1], z.dtype
+        y = causal_conv(H, self.kernel_size, self.dilation, dtype, "conv_1")(z)
+        y = causal_conv(H, self.kernel_size, self.dilation, dtype, "conv_2")(ACTIVATIONS[self.activation](y))
+        return z + y
+
+
+@register(
+    "dilated_conv",
+    path_length="O(log T)",
+    parallel="yes",
+    paper="WaveNet: van den Oord et al. 2016; TCN: Bai, Kolter & Koltun 2018",
+    choices={"activation": tuple(ACTIVATIONS)},
+    validate=lambda options: check_positive(options, "kernel_size", "num_blocks"),
+    claim="dilations 1, 2, …, 2^(L−1) reach T steps back through O(log T) layers",
+    probe_is_state=False,
+    recurrent_params=(),
+)
+class DilatedConv(nn.Module):
+    """Causal dilated convolution stack (WaveNet/TCN): ``x: [B, T, D] -> h: [B, T, H]``.
+
+    Options: ``kernel_size`` (k), ``num_blocks`` (L residual blocks, block l has
+    two convs of dilation ``2^l``), ``activation`` in {relu, tanh, gelu} between
+    the two convs. ``receptive_field`` (a property) is the exact number of inputs
+    ``h_t`` depends on. ``apply`` takes the common ``perturbation`` (added to the
+    residual stream entering the first block), ``site="hidden"``,
+    ``return_probe`` (the probe is ``h``); ``truncate`` is rejected: there is no
+    recurrence.
+    """
+
+    hidden_size: int
+    kernel_size: int = 2
+    num_blocks: int = 8
+    activation: str = "relu"
+
+    sites: ClassVar[tuple[str, ...]] = ("hidden",)
+
+    @property
+    def receptive_field(self) -> int:
+        """``1 + 2(k − 1)(2^L − 1)``: h_t depends on exactly ``x_{t−R+1..t}``."""
+        return receptive_field(self.kernel_size, self.num_blocks)
+
+    @nn.compact
+    def __call__(self, x, perturbation=None, *, site="hidden", return_probe=False, truncate=None):
+        check_site(self, site)
+        if truncate is not None:
+            raise ValueError(f"truncate={truncate!r} is invalid for 'dilated_conv': it has no recurrence")
+        dtype = x.dtype
+        z = nn.Dense(self.hidden_size, dtype=dtype, param_dtype=dtype, name="input_projection")(x)
+        if perturbation is not None:
+            z = z + perturbation
+        for index in range(self.num_blocks):
+            z = ResidualBlock(self.kernel_size, 2**index, self.activation, name=f"block_{index}")(z)
+        return (z, z) if return_probe else z

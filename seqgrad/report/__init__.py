@@ -1,0 +1,1 @@
+"""Tables, plots and progress output shared by the scripts."""

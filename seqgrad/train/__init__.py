@@ -1,0 +1,25 @@
+"""Training on long-range tasks: config schema, optax chains, the resumable loop.
+
+Public API: `base_config()`, `validate(config)`, `train_and_evaluate(config, workdir)`,
+`make_optimizer(optim, total_steps)`, the errors `TrainingError`, `ConfigMismatch`,
+`Diverged`, `Interrupted`.
+"""
+
+from seqgrad.train.config import base_config, replica_config, replicas, set_model, set_task, validate
+from seqgrad.train.loop import ConfigMismatch, Diverged, Interrupted, TrainingError, train_and_evaluate
+from seqgrad.train.optim import make_optimizer
+
+__all__ = [
+    "ConfigMismatch",
+    "Diverged",
+    "Interrupted",
+    "TrainingError",
+    "base_config",
+    "make_optimizer",
+    "replica_config",
+    "replicas",
+    "set_model",
+    "set_task",
+    "train_and_evaluate",
+    "validate",
+]

@@ -1,0 +1,342 @@
+"""`train_and_evaluate(config, workdir)`: the whole run, resumable and interruptible.
+
+Data flow: config → (task, model, optax chain) → state of R replicas → chunks of
+``train.steps_per_dispatch`` jitted steps → metrics, checkpoints, snapshots →
+final evaluation → ``result.json``.
+
+Workdir layout::
+
+    config.json      the config of the run (a rerun with another config is refused)
+    checkpoints/     orbax steps: the state after N updates is step N
+    metrics.jsonl    one row per chunk
+    tb/              TensorBoard event files
+    gradflow.jsonl   gradient-flow snapshots (norm vs distance), plotted to gradflow.png
+    result.json      the final evaluation, beside the task's chance level
+
+Running the same command again resumes from the newest complete checkpoint;
+SIGTERM and Ctrl-C save a checkpoint at the end of the current chunk and raise
+`Interrupted`; non-finite loss or gradients without ``optim.skip_nonfinite``
+raise `Diverged` naming the step, leaving the last good checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging as std_logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from seqgrad.train import config as config_lib
+from seqgrad.train import logging as log_lib
+from seqgrad.train.checkpoint import Checkpointer
+from seqgrad.train.state import Trainer
+
+log = std_logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on; its message says why. ``exit_code`` is for scripts."""
+
+    exit_code = 1
+
+
+class ConfigMismatch(TrainingError):
+    """The workdir holds a run with another config."""
+
+    exit_code = 2
+
+
+class Diverged(TrainingError):
+    """Non-finite loss or gradients without ``optim.skip_nonfinite``; ``step`` is the update."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class Interrupted(TrainingError):
+    """SIGTERM or SIGINT: a checkpoint was saved at ``step``."""
+
+    def __init__(self, message: str, step: int, signum: int):
+        super().__init__(message)
+        self.step, self.signum = step, signum
+        self.exit_code = 128 + signum
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_main() -> bool:
+    try:
+        from seqgrad.train import distributed
+
+        return distributed.is_main_process()
+    except ImportError:
+        return jax.process_index() == 0
+
+
+def _mesh(config):
+    try:
+        from seqgrad.train import distributed
+    except ImportError:
+        return None
+    return distributed.make_mesh(config)
+
+
+def _to_host(tree):
+    try:
+        from seqgrad.train import distributed
+
+        return distributed.to_host(tree)
+    except ImportError:
+        return jax.device_get(tree)
+
+
+@contextlib.contextmanager
+def _signals():
+    """Records SIGTERM / SIGINT in the yielded dict instead of dying (main thread only)."""
+    caught: dict[str, int] = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum, frame):
+        if "signum" in caught and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        caught["signum"] = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield caught
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def check_workdir_config(config, workdir: str) -> None:
+    """Refuses a workdir whose saved config differs (other than `RESUMABLE_CHANGES`)."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = config_lib.flatten(json.load(f))
+    diff = config_lib.differences(saved, config)
+    if diff and not config.train.allow_config_change:
+        raise ConfigMismatch(
+            f"workdir {workdir} holds a run with another config; differing keys:\n  "
+            + "\n  ".join(diff)
+            + "\nUse another --workdir, or pass --override (train.allow_config_change=True) to resume anyway."
+        )
+
+
+def _next_boundary(step: int, config) -> int:
+    """End of the chunk starting at ``step``: the next multiple of the dispatch,
+    checkpoint and snapshot periods, or the last step."""
+    periods = [config.train.steps_per_dispatch, config.checkpoint.every]
+    if config.snapshot.every:
+        periods.append(config.snapshot.every)
+    return min([config.train.steps] + [(step // p + 1) * p for p in periods])
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values))
+
+
+def _row(step: int, metrics: dict[str, np.ndarray], elapsed: float, length: int) -> dict[str, Any]:
+    """One metrics row from chunk metrics ``[length, R]``: per-replica values and medians."""
+    per_replica = {
+        "loss": np.mean(metrics["loss"], axis=0),
+        "grad_norm": np.mean(metrics["grad_norm"], axis=0),
+        "clip_fraction": np.mean(metrics["clipped"], axis=0),
+        "learning_rate": metrics["learning_rate"][-1],
+        "nonfinite": np.sum(metrics["nonfinite"], axis=0).astype(int),
+    }
+    row: dict[str, Any] = {"step": step}
+    row.update({k: _median(v) for k, v in per_replica.items()})
+    row["nonfinite"] = int(np.sum(per_replica["nonfinite"]))
+    row["steps_per_s"] = length / elapsed if elapsed > 0 else None
+    if metrics["loss"].shape[1] > 1:
+        row["replicas"] = {k: v.tolist() for k, v in per_replica.items()}
+    return row
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
+    """Trains (or resumes) the run of ``config`` in ``workdir`` and evaluates it.
+
+    Returns:
+      the content of ``result.json``: ``{"step", "eval", "baseline", "task",
+      "model", ...}``; with several replicas ``"eval"`` holds medians and
+      ``"replicas"`` the per-replica evaluations.
+
+    Raises:
+      ValueError: an invalid config (before anything is compiled).
+      ConfigMismatch: the workdir holds a run with another config.
+      Diverged: non-finite loss or gradients without ``optim.skip_nonfinite``.
+      Interrupted: SIGTERM / SIGINT; a checkpoint was saved first.
+    """
+    config_lib.validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    check_workdir_config(config, workdir)
+    main = _is_main()
+    if main:
+        log_lib.write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+
+    trainer = Trainer(config, mesh=_mesh(config))
+    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+    try:
+        restored = checkpoints.latest(trainer.abstract_state())
+    except ValueError as e:
+        checkpoints.close()
+        raise ConfigMismatch(str(e)) from None
+    if restored is None:
+        step, state = 0, trainer.init()
+    else:
+        step, state = restored
+        if config.train.allow_config_change:
+            state = trainer.set_hyperparams(state)
+        log.info("resuming %s from step %d", workdir, step)
+
+    total = config.train.steps
+    metrics_log = log_lib.JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
+    snapshots = log_lib.JsonlLog(os.path.join(workdir, "gradflow.jsonl"), step) if main else None
+    board = log_lib.TensorBoard(os.path.join(workdir, "tb")) if main else None
+    progress = log_lib.Progress(total, step, enabled=main and config.train.progress)
+    started = time.perf_counter()
+    start_step = step
+    try:
+        with _signals() as caught:
+            if step == 0 and config.snapshot.every:
+                _snapshot(trainer, state, 0, snapshots)
+            while step < total:
+                end = _next_boundary(step, config)
+                t0 = time.perf_counter()
+                state, metrics = trainer.train_chunk(state, end - step)
+                metrics = {k: np.asarray(v) for k, v in _to_host(metrics).items()}
+                elapsed = time.perf_counter() - t0
+                bad = metrics["nonfinite"].any(axis=1)
+                if bad.any() and not config.optim.skip_nonfinite:
+                    first = step + 1 + int(np.argmax(bad))
+                    which = np.flatnonzero(metrics["nonfinite"][int(np.argmax(bad))]).tolist()
+                    message = (
+                        f"training diverged at step {first}: non-finite loss or gradients"
+                        + (f" in replicas {which}" if len(trainer.replicas) > 1 else "")
+                        + f"; stopped, last good checkpoint at step {max(checkpoints.steps(), default=0)} "
+                        "kept. Lower optim.learning_rate, clip gradients (optim.clip), or set "
+                        "optim.skip_nonfinite=True to skip such steps."
+                    )
+                    if main:
+                        metrics_log.write({"step": first, "diverged": True, "nonfinite": int(metrics["nonfinite"].sum())})
+                    progress.message(message)
+                    raise Diverged(message, first)
+                step = end
+                row = _row(step, metrics, elapsed, len(metrics["loss"]))
+                if main:
+                    metrics_log.write(row)
+                    board.write(step, {k: v for k, v in row.items() if k not in ("step", "replicas")})
+                    if row["nonfinite"]:
+                        first = step - len(metrics["loss"]) + 1 + int(np.argmax(bad))
+                        progress.message(
+                            f"non-finite loss or gradients at step {first} ({row['nonfinite']} in this chunk): "
+                            "updates skipped (optim.skip_nonfinite)"
+                        )
+                    progress.update(step, {k: row[k] for k in ("loss", "grad_norm", "clip_fraction")})
+                if config.snapshot.every and step % config.snapshot.every == 0:
+                    _snapshot(trainer, state, step, snapshots)
+                stop = _any_process(caught)
+                if step % config.checkpoint.every == 0 or step == total or stop:
+                    checkpoints.save(step, state)
+                if stop and step < total:
+                    checkpoints.wait()
+                    signum = caught.get("signum", signal.SIGTERM)
+                    name = signal.Signals(signum).name
+                    where = "" if "signum" in caught else " by another process"
+                    message = f"{name} received{where}: checkpoint saved at step {step} in {workdir}; rerun to resume"
+                    progress.message(message)
+                    raise Interrupted(message, step, signum)
+        checkpoints.save(step, state)
+        checkpoints.wait()
+        result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
+        if main:
+            log_lib.write_json_atomic(os.path.join(workdir, "result.json"), result)
+            _plot_snapshots(workdir)
+        return result
+    finally:
+        progress.close()
+        checkpoints.close()
+        for writer in (metrics_log, snapshots, board):
+            if writer is not None:
+                writer.close()
+
+
+def _any_process(caught: dict) -> bool:
+    """True when this or any other process received SIGTERM / SIGINT (all processes
+    must stop at the same step to write one consistent checkpoint)."""
+    mine = "signum" in caught
+    if jax.process_count() == 1:
+        return mine
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray([mine]))))
+
+
+def _snapshot(trainer, state, step, snapshots) -> None:
+    """One gradient-flow snapshot: every process computes it, the main one writes it."""
+    norms = np.asarray(_to_host(trainer.snapshot(state)))
+    if snapshots is not None:
+        snapshots.write({"step": step, "norms": np.median(norms, axis=0).tolist(), "replicas": norms.tolist()})
+
+
+def _result(config, trainer, state, step, wall_time, steps_run) -> dict[str, Any]:
+    evaluation = {k: np.asarray(v) for k, v in _to_host(trainer.evaluate(state)).items()}
+    result: dict[str, Any] = {
+        "step": int(step),
+        "eval": {k: _median(v) for k, v in evaluation.items()},
+        "baseline": trainer.task.baseline(),
+        "task": {"name": config.task.name, "length": config.task.length, "seq_len": trainer.task.seq_len},
+        "model": {"name": config.model.name, "hidden_size": config.model.hidden_size},
+        "num_replicas": len(trainer.replicas),
+        "wall_time_s": wall_time,
+        "steps_per_s": steps_run / wall_time if steps_run and wall_time > 0 else None,
+    }
+    if len(trainer.replicas) > 1:
+        result["replicas"] = [
+            {**replica, "eval": {k: float(v[i]) for k, v in evaluation.items()}}
+            for i, replica in enumerate(trainer.replicas)
+        ]
+    return log_lib.clean(result)
+
+
+def _plot_snapshots(workdir: str) -> None:
+    """``gradflow.png``: Jacobian norm vs distance, one line per snapshot, coloured by step."""
+    rows = log_lib.read_jsonl(os.path.join(workdir, "gradflow.jsonl"))
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    cmap = plt.get_cmap("viridis")
+    last = max(r["step"] for r in rows) or 1
+    for r in rows:
+        norms = np.asarray(r["norms"], dtype=float)
+        ax.semilogy(np.arange(len(norms)), np.maximum(norms, 1e-40), color=cmap(r["step"] / last), label=f"step {r['step']}")
+    ax.set_xlabel("distance T-1-t")
+    ax.set_ylabel("‖∂h_{T-1}/∂h_t‖₂")
+    ax.set_title("gradient flow during training")
+    if len(rows) <= 10:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, "gradflow.png"), dpi=120)
+    plt.close(fig)
