@@ -236,7 +236,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                     )
                     if main:
                         metrics_log.write({"step": first, "diverged": True, "nonfinite": int(metrics["nonfinite"].sum())})
-                    progress.message(message)
                     raise Diverged(message, first)
                 step = end
                 row = _row(step, metrics, elapsed, len(metrics["loss"]))
@@ -261,7 +260,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                     name = signal.Signals(signum).name
                     where = "" if "signum" in caught else " by another process"
                     message = f"{name} received{where}: checkpoint saved at step {step} in {workdir}; rerun to resume"
-                    progress.message(message)
                     raise Interrupted(message, step, signum)
         checkpoints.save(step, state)
         checkpoints.wait()
