@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, input_initializer, recurrent_initializer
+from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import check_positive, info, register
 
 
@@ -58,11 +58,7 @@ class AttentionRNNLayer(nn.Module):
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
         H = self.hidden_size
         dtype = x.dtype
-        U = self.param("input_kernel", input_initializer(), (x.shape[-1], H), dtype)
-        W = self.param(
-            "recurrent_kernel", recurrent_initializer(self.recurrent_init, self.recurrent_scale), (H, H), dtype
-        )
-        b = self.param("bias", nn.initializers.zeros, (H,), dtype)
+        U, W, b = elman_parameters(self, x.shape[-1], H, dtype, self.recurrent_init, self.recurrent_scale)
 
         def step(carry, u_t):
             return {"s": jnp.tanh(carry["s"] @ W + u_t)}
@@ -127,12 +123,4 @@ class AttentionRNN(RecurrentModel):
     recurrent_scale: float = 1.0
     unroll: int = 1
 
-    def make_layer(self, index):
-        return AttentionRNNLayer(
-            hidden_size=self.hidden_size,
-            num_heads=self.num_heads,
-            recurrent_init=self.recurrent_init,
-            recurrent_scale=self.recurrent_scale,
-            unroll=self.unroll,
-            name=f"layer_{index}",
-        )
+    layer = AttentionRNNLayer

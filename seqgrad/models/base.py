@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -44,18 +46,26 @@ def check_site(model: nn.Module, site: str) -> None:
 class RecurrentModel(nn.Module):
     """A stack of ``num_layers`` recurrent layers: ``x: [B, T, D] -> h: [B, T, H]``.
 
-    Subclasses implement `make_layer`, returning a Module called as
+    Subclasses set ``layer`` to their one-layer Module class, called as
     ``layer(x [B, T, D_in], perturbation=[B, T, H] | None, site=..., truncate=None)
-    -> (h, probe)``, both ``[B, T, H]``.
+    -> (h, probe)``, both ``[B, T, H]``; every field of the layer class is taken
+    from the model's field of the same name.
     """
 
     hidden_size: int
     num_layers: int = 1
 
     sites: ClassVar[tuple[str, ...]] = ("hidden",)
+    layer: ClassVar[type[nn.Module]]
 
     def make_layer(self, index: int) -> nn.Module:
-        raise NotImplementedError
+        """Layer ``index`` of the stack, built from the model's own option values."""
+        options = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self.layer)
+            if field.init and field.name not in ("parent", "name")
+        }
+        return self.layer(**options, name=f"layer_{index}")
 
     @nn.compact
     def __call__(

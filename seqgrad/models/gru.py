@@ -115,7 +115,4 @@ class GRU(RecurrentModel):
     update_bias: float = 0.0
     unroll: int = DEFAULT_UNROLL
 
-    def make_layer(self, index):
-        return GRULayer(
-            hidden_size=self.hidden_size, update_bias=self.update_bias, unroll=self.unroll, name=f"layer_{index}"
-        )
+    layer = GRULayer

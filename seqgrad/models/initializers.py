@@ -41,3 +41,17 @@ def recurrent_initializer(name: str, scale: float = 1.0):
 
 # Input kernels: LeCun normal, N(0, 1/D_in), so that U x_t has unit variance per unit.
 input_initializer = nn.initializers.lecun_normal
+
+
+def elman_parameters(module, input_size: int, hidden_size: int, dtype, recurrent_init: str, recurrent_scale: float):
+    """Declares the Elman-family parameters on ``module`` (call from its compact ``__call__``).
+
+    Returns ``(U [D, H], W [H, H], b [H])``: ``input_kernel`` (LeCun normal),
+    ``recurrent_kernel`` (`recurrent_initializer`) and a zero ``bias``.
+    """
+    U = module.param("input_kernel", input_initializer(), (input_size, hidden_size), dtype)
+    W = module.param(
+        "recurrent_kernel", recurrent_initializer(recurrent_init, recurrent_scale), (hidden_size, hidden_size), dtype
+    )
+    b = module.param("bias", nn.initializers.zeros, (hidden_size,), dtype)
+    return U, W, b

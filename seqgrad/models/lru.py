@@ -159,11 +159,4 @@ class LRU(RecurrentModel):
     r_max: float = 0.999
     max_phase: float = 2 * math.pi
 
-    def make_layer(self, index):
-        return LRULayer(
-            hidden_size=self.hidden_size,
-            r_min=self.r_min,
-            r_max=self.r_max,
-            max_phase=self.max_phase,
-            name=f"layer_{index}",
-        )
+    layer = LRULayer

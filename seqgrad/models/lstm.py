@@ -131,7 +131,4 @@ class LSTM(RecurrentModel):
     forget_bias: float = 1.0
     unroll: int = DEFAULT_UNROLL
 
-    def make_layer(self, index):
-        return LSTMLayer(
-            hidden_size=self.hidden_size, forget_bias=self.forget_bias, unroll=self.unroll, name=f"layer_{index}"
-        )
+    layer = LSTMLayer

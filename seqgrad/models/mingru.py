@@ -93,10 +93,4 @@ class MinGRU(RecurrentModel):
     activation: str = "linear"
     gate_bias: float = 0.0
 
-    def make_layer(self, index):
-        return MinGRULayer(
-            hidden_size=self.hidden_size,
-            activation=self.activation,
-            gate_bias=self.gate_bias,
-            name=f"layer_{index}",
-        )
+    layer = MinGRULayer

@@ -120,13 +120,4 @@ class MultiscaleRNN(RecurrentModel):
     recurrent_scale: float = 1.0
     unroll: int = 1
 
-    def make_layer(self, index):
-        return ClockworkLayer(
-            hidden_size=self.hidden_size,
-            num_modules=self.num_modules,
-            period_base=self.period_base,
-            recurrent_init=self.recurrent_init,
-            recurrent_scale=self.recurrent_scale,
-            unroll=self.unroll,
-            name=f"layer_{index}",
-        )
+    layer = ClockworkLayer

@@ -118,7 +118,4 @@ class OrthogonalRNN(RecurrentModel):
     activation: str = "modrelu"
     unroll: int = 1
 
-    def make_layer(self, index):
-        return OrthogonalLayer(
-            hidden_size=self.hidden_size, activation=self.activation, unroll=self.unroll, name=f"layer_{index}"
-        )
+    layer = OrthogonalLayer

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, input_initializer, recurrent_initializer
+from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import register
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda z: z}
@@ -40,11 +40,7 @@ class ElmanLayer(nn.Module):
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
         H = self.hidden_size
         dtype = x.dtype
-        U = self.param("input_kernel", input_initializer(), (x.shape[-1], H), dtype)
-        W = self.param(
-            "recurrent_kernel", recurrent_initializer(self.recurrent_init, self.recurrent_scale), (H, H), dtype
-        )
-        b = self.param("bias", nn.initializers.zeros, (H,), dtype)
+        U, W, b = elman_parameters(self, x.shape[-1], H, dtype, self.recurrent_init, self.recurrent_scale)
         phi = ACTIVATIONS[self.activation]
 
         # All input projections in one GEMM outside the time loop, on time-major x
@@ -85,12 +81,4 @@ class RNN(RecurrentModel):
     recurrent_scale: float = 1.0
     unroll: int = 1
 
-    def make_layer(self, index):
-        return ElmanLayer(
-            hidden_size=self.hidden_size,
-            activation=self.activation,
-            recurrent_init=self.recurrent_init,
-            recurrent_scale=self.recurrent_scale,
-            unroll=self.unroll,
-            name=f"layer_{index}",
-        )
+    layer = ElmanLayer

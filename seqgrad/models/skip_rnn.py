@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, input_initializer, recurrent_initializer
+from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import check_positive, register
 
 
@@ -44,11 +44,7 @@ class SkipLayer(nn.Module):
         H, k = self.hidden_size, self.skip
         batch, length = x.shape[0], x.shape[1]
         dtype = x.dtype
-        U = self.param("input_kernel", input_initializer(), (x.shape[-1], H), dtype)
-        W = self.param(
-            "recurrent_kernel", recurrent_initializer(self.recurrent_init, self.recurrent_scale), (H, H), dtype
-        )
-        b = self.param("bias", nn.initializers.zeros, (H,), dtype)
+        U, W, b = elman_parameters(self, x.shape[-1], H, dtype, self.recurrent_init, self.recurrent_scale)
 
         inputs = recurrence.time_major(x) @ U + b, jnp.arange(length)  # one GEMM, time-major
 
@@ -95,12 +91,4 @@ class SkipRNN(RecurrentModel):
     recurrent_scale: float = 1.0
     unroll: int = 1
 
-    def make_layer(self, index):
-        return SkipLayer(
-            hidden_size=self.hidden_size,
-            skip=self.skip,
-            recurrent_init=self.recurrent_init,
-            recurrent_scale=self.recurrent_scale,
-            unroll=self.unroll,
-            name=f"layer_{index}",
-        )
+    layer = SkipLayer
