@@ -10,6 +10,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from seqgrad.gradflow import analysis
+from seqgrad.report import gradient_flow
 
 config_flags.DEFINE_config_file("config", None, "Analysis config (experiments/gradient_flow.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for the JSON, the summary and the plots.")
@@ -18,7 +19,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    analysis.run(flags.FLAGS.config, flags.FLAGS.workdir)
+    report = analysis.run(flags.FLAGS.config, flags.FLAGS.workdir)
+    print(gradient_flow.terminal_summary(report, report["files"]))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ def test_tiny_config_end_to_end(tmp_path):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "gradient flow [2/2]" in done.stderr and " done in " in done.stderr  # plain lines, not a TTY
+    # The terminal summary: one table row per entry, one verdict line per claim, every file named.
+    for name in ENTRIES.split(","):
+        assert f"| {name} |" in done.stdout, done.stdout
+    assert "The seed's claims" in done.stdout
+    for name in report.FILES.values():
+        assert f"wrote {workdir / name}" in done.stdout, done.stdout
 
     for name in report.FILES.values():
         assert (workdir / name).stat().st_size > 0, name

@@ -280,5 +280,5 @@ def run(config, workdir: str) -> dict:
         "architectures": results,
     }
     report["wall_time_s"] = time.perf_counter() - start
-    gradient_flow.write(report, config, workdir)
+    report["files"] = gradient_flow.write(report, config, workdir)
     return report

@@ -60,6 +60,21 @@ def summary_markdown(report: Mapping, rows) -> str:
     ]) + "\n"
 
 
+def terminal_summary(report: Mapping, paths: Mapping[str, str]) -> str:
+    """What the main job prints when it ends: the measured table, the verdicts and the files."""
+    rows = report["claims"]
+    verdicts = [f"  {row['verdict']:<10} {row['claim']}" for row in rows]
+    return "\n".join([
+        tables.architecture_table(report["architectures"], report["T"]),
+        "",
+        f"The seed's claims ({len(rows)}):",
+        *verdicts,
+        "",
+        *(f"wrote {path}" for path in paths.values()),
+        f"wall time {report['wall_time_s']:.1f} s",
+    ])
+
+
 def write(report: dict, config, workdir: str) -> dict[str, str]:
     """Writes every file into ``workdir`` (created if needed); returns ``{kind: path}``."""
     os.makedirs(workdir, exist_ok=True)
