@@ -208,7 +208,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
     total = config.train.steps
     metrics_log = log_lib.JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
-    snapshots = log_lib.JsonlLog(os.path.join(workdir, "gradflow.jsonl"), step) if main else None
+    # Opened (and truncated to the resumed step) only when snapshots are on or were on before.
+    snapshot_path = os.path.join(workdir, "gradflow.jsonl")
+    keep_snapshots = main and (config.snapshot.every or os.path.exists(snapshot_path))
+    snapshots = log_lib.JsonlLog(snapshot_path, step) if keep_snapshots else None
     board = log_lib.TensorBoard(os.path.join(workdir, "tb")) if main else None
     progress = log_lib.Progress(total, step, enabled=main and config.train.progress)
     started = time.perf_counter()
