@@ -1,4 +1,4 @@
-"""Shared test fixtures: small, fast model configurations for every architecture."""
+"""Shared test settings: the CPU platform and small, fast options for every architecture."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import os
 
 # Tests run on the CPU with one device unless a test asks for more.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
-import pytest  # noqa: E402
 
 # Small options per architecture, so the parametrised zoo tests stay fast.
 # An architecture missing here is tested with its defaults.
@@ -25,8 +23,3 @@ SMALL_OPTIONS: dict[str, dict] = {
     "orthogonal_rnn": {},
     "mingru": {},
 }
-
-
-@pytest.fixture
-def small_options():
-    return SMALL_OPTIONS
