@@ -18,14 +18,7 @@ def get_config(arg: str = "lstm"):
     c.model.hidden_size = 64
     c.train.steps = 3000
     c.train.batch_size = 32
-    c.train.steps_per_dispatch = 50
-    c.optim.name = "adam"
-    c.optim.learning_rate = 3e-3
-    c.optim.schedule = "warmup_cosine"
-    c.optim.warmup_steps = 100
-    c.optim.end_lr_fraction = 0.1
-    c.optim.clip = "global_norm"
-    c.optim.clip_value = 1.0
+    cfg.use_adam_recipe(c)
     c.checkpoint.every = 500
     c.eval.batch_size = 500
     c.eval.num_batches = 4

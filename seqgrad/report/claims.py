@@ -48,6 +48,20 @@ def _entries(results, names):
     return names, missing
 
 
+def _against_vanilla(results, c, entries):
+    """``(names, missing, test)`` for a claim tested against the vanilla RNN (the last name)."""
+    names, missing = _entries(results, list(entries) + [c.vanilla])
+    test = "decay of ‖∂h_(T-1)/∂h_t‖: " + ", ".join(f"`{n}`" for n in names[:-1]) + f" vs `{c.vanilla}`"
+    return names, missing, test
+
+
+def _slower_than_vanilla(others, base, healthy: bool) -> str:
+    """Confirmed when every entry decays slower than the vanilla RNN and is ``healthy``;
+    qualified when it only decays slower; refuted otherwise."""
+    slower = all(rate(e) > rate(base) for e in others)
+    return CONFIRMED if slower and healthy else (QUALIFIED if slower else REFUTED)
+
+
 def _row(claim: str, test: str, measurement: str, verdict: str) -> dict[str, str]:
     return {"claim": claim, "test": test, "measurement": measurement, "verdict": verdict}
 
@@ -107,23 +121,19 @@ def forget_gate(results, c, T):
 
 def additive(results, c, T):
     claim = "Additive paths (LSTM/GRU cell, h_t = h_(t-1) + Δh_t) keep gradients from vanishing, unlike the vanilla RNN"
-    names, missing = _entries(results, list(c.additive) + [c.vanilla])
-    test = "decay of ‖∂h_(T-1)/∂h_t‖: " + ", ".join(f"`{n}`" for n in names[:-1]) + f" vs `{c.vanilla}`"
+    names, missing, test = _against_vanilla(results, c, c.additive)
     if missing:
         return _row(claim, test, f"missing entries {missing}", NOT_MEASURED)
     base = results[names[-1]]
     others = [results[n] for n in names[:-1]]
-    slower = all(rate(e) > rate(base) for e in others)
     healthy = all(alive(e, T) and rate(e) <= c.flat_rate for e in others)
     measurement = "; ".join(describe(n, results[n], T) for n in names)
-    verdict = CONFIRMED if slower and healthy else (QUALIFIED if slower else REFUTED)
-    return _row(claim, test, measurement, verdict)
+    return _row(claim, test, measurement, _slower_than_vanilla(others, base, healthy))
 
 
 def skip(results, c, T):
     claim = "Skip connections h_t = f(h_(t-1), x_t) + h_(t-k) give gradient paths of length O(T/k)"
-    names, missing = _entries(results, list(c.skip) + [c.vanilla])
-    test = "decay of ‖∂h_(T-1)/∂h_t‖: " + ", ".join(f"`{n}`" for n in names[:-1]) + f" vs `{c.vanilla}`"
+    names, missing, test = _against_vanilla(results, c, c.skip)
     if missing:
         return _row(claim, test, f"missing entries {missing}", NOT_MEASURED)
     base = results[names[-1]]
@@ -133,24 +143,20 @@ def skip(results, c, T):
         parts.append(f"{describe(n, e, T)} (k = {e['options'].get('skip')}, rate_rnn/k = "
                      f"{_g(rate(base) / e['options'].get('skip', 1))})")
     parts.append(describe(names[-1], base, T))
-    slower = all(rate(e) > rate(base) for e in others)
     healthy = all(alive(e, T) and abs(rate(e)) <= c.flat_rate for e in others)
-    verdict = CONFIRMED if slower and healthy else (QUALIFIED if slower else REFUTED)
-    return _row(claim, test, "; ".join(parts), verdict)
+    return _row(claim, test, "; ".join(parts), _slower_than_vanilla(others, base, healthy))
 
 
 def multiscale(results, c, T):
     claim = "Hierarchical/multi-scale RNNs: gradients in slow modules travel shorter distances"
-    names, missing = _entries(results, list(c.multiscale) + [c.vanilla])
-    test = "decay of ‖∂h_(T-1)/∂h_t‖: " + ", ".join(f"`{n}`" for n in names[:-1]) + f" vs `{c.vanilla}`"
+    names, missing, test = _against_vanilla(results, c, c.multiscale)
     if missing:
         return _row(claim, test, f"missing entries {missing}", NOT_MEASURED)
     base = results[names[-1]]
     others = [results[n] for n in names[:-1]]
-    slower = all(rate(e) > rate(base) for e in others)
     healthy = all(alive(e, T) for e in others)
-    verdict = CONFIRMED if slower and healthy else (QUALIFIED if slower else REFUTED)
-    return _row(claim, test, "; ".join(describe(n, results[n], T) for n in names), verdict)
+    measurement = "; ".join(describe(n, results[n], T) for n in names)
+    return _row(claim, test, measurement, _slower_than_vanilla(others, base, healthy))
 
 
 def dilated(results, c, T):

@@ -110,6 +110,19 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def use_adam_recipe(c: ml_collections.ConfigDict, *, learning_rate: float = 3e-3, warmup_steps: int = 100) -> None:
+    """The optimisation every shipped experiment starts from: Adam, warmup + cosine decay to
+    10 % of ``learning_rate``, global-norm clipping at 1.0, 50 steps per dispatch."""
+    c.train.steps_per_dispatch = 50
+    c.optim.name = "adam"
+    c.optim.learning_rate = learning_rate
+    c.optim.schedule = "warmup_cosine"
+    c.optim.warmup_steps = warmup_steps
+    c.optim.end_lr_fraction = 0.1
+    c.optim.clip = "global_norm"
+    c.optim.clip_value = 1.0
+
+
 def set_model(config: ml_collections.ConfigDict, name: str, **options: Any) -> ml_collections.ConfigDict:
     """Sets ``model.name`` and fills ``model.options`` with the model's defaults, then ``options``.
 
