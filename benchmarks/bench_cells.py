@@ -169,15 +169,22 @@ def alternate(calls, repeats):
     return [median_ms(t) for t in times]
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def prepare(args) -> tuple[str, int]:
+    """Allocator (re-executing under it if needed), CPU pinning and torch's thread count; returns both."""
     allocator = ensure_allocator(args.allocator)
-
     threads = pin_threads(args.threads)
-    import jax
     import torch
 
     torch.set_num_threads(threads)
+    return allocator, threads
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    allocator, threads = prepare(args)
+    import jax
+    import torch
+
     print(f"jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}")
     print(f"threads: JAX uses the {threads} CPU(s) this process may run on; torch.set_num_threads({threads})")
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, load average {os.getloadavg()[0]:.1f}")

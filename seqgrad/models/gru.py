@@ -22,7 +22,11 @@ Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``input_kernel: [D, 3H]`` (blocks
 Speed: the input projections of all steps are one GEMM outside the scan; each
 step is one ``[H, 2H]`` matmul and one ``tanh`` for both gates (σ(z) = ½·tanh(z/2)
 + ½, the ½ folded into scaled weight copies before the scan), then the candidate
-matmul.
+matmul. Without a perturbation or truncation (training, plain gradients) the
+layer runs `seqgrad.models.fused_gru.gru`, whose backward is written by hand (one
+reverse loop, then single GEMMs for the weight gradients); ``fused=False`` runs
+the generic scan under JAX's automatic differentiation instead (needed for
+forward-mode `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numbers
 import flax.linen as nn
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import fused_gru, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import register
@@ -53,11 +57,17 @@ def gru_bias_init(update_bias: float):
 
 
 class GRULayer(nn.Module):
-    """One GRU layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+    """One GRU layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``.
+
+    ``fused`` (default True) runs `seqgrad.models.fused_gru.gru` (hand-written
+    backward) when ``perturbation`` and ``truncate`` are None; False always runs
+    the generic `recurrence.scan` under automatic differentiation.
+    """
 
     hidden_size: int
     update_bias: float = 0.0
     unroll: int = DEFAULT_UNROLL
+    fused: bool = True
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -68,11 +78,15 @@ class GRULayer(nn.Module):
         W_h = self.param("candidate_kernel", nn.initializers.orthogonal(), (H, H), dtype)
         b = self.param("bias", gru_bias_init(self.update_bias), (3 * H,), dtype)
 
-        # One GEMM for all steps on time-major x, with the ½ of σ(z) = ½ tanh(z/2) + ½
-        # folded into the gate columns of the kernels: [T, B, 3H].
+        # The ½ of σ(z) = ½ tanh(z/2) + ½ folded into the gate columns of the kernels.
         s = jnp.concatenate([jnp.full((2 * H,), 0.5, dtype), jnp.ones((H,), dtype)])
-        inputs = recurrence.time_major(x) @ (U * s) + b * s
         W_zr_half = W_zr * 0.5
+        if self.fused and perturbation is None and truncate is None:
+            h = fused_gru.gru(W_zr_half, W_h, U * s, b * s, recurrence.time_major(x), self.unroll)
+            h = recurrence.batch_major(h)
+            return h, h
+        # One GEMM for all steps on time-major x: [T, B, 3H].
+        inputs = recurrence.time_major(x) @ (U * s) + b * s
 
         def step(carry, u_t):
             h = carry["h"]
@@ -109,10 +123,14 @@ class GRU(RecurrentModel):
     """GRU (the seed's equations, Cho et al. 2014); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``update_bias`` (initial update-gate bias b_z, default 0.0; negative keeps
-    more of ``h_{t-1}``); ``num_layers``; ``unroll`` (scan unroll factor).
+    more of ``h_{t-1}``); ``num_layers``; ``unroll`` (scan unroll factor); ``fused``
+    (default True: without a perturbation or truncation, run `seqgrad.models.fused_gru.gru`,
+    whose backward is written by hand; False: automatic differentiation of the generic
+    scan, which also supports forward mode, `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
     """
 
     update_bias: float = 0.0
     unroll: int = DEFAULT_UNROLL
+    fused: bool = True
 
     layer = GRULayer

@@ -20,10 +20,13 @@ error carousel"): with all weights zero, ``∂c_T/∂c_t = σ(b_f)^(T-t)·I`` ex
 ``site="cell"`` puts the gradient-flow perturbation on ``c_t`` and returns the
 cell sequence as the probe, so diagnostics measure ``∂c_{T-1}/∂c_t``.
 
-Speed: the input projections of all steps are one GEMM outside the scan; each
-step is one ``[B, H] x [H, 4H]`` matmul and one ``tanh`` over the fused
-``[B, 4H]`` block, using σ(z) = ½·tanh(z/2) + ½ with the ½ folded into the
-(scaled copies of the) weights before the scan.
+Speed: σ(z) = ½·tanh(z/2) + ½ with the ½ folded into (scaled copies of) the
+weights, so every gate is a ``tanh``; each step is one ``[B, H] x [H, 4H]``
+matmul. Without a perturbation or truncation (training, plain gradients) the
+layer runs `seqgrad.models.fused.lstm`, whose backward is written by hand (one
+reverse loop, then single GEMMs for the weight gradients); ``fused=False`` runs
+the generic scan under JAX's automatic differentiation instead (needed for
+forward-mode `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numbers
 import flax.linen as nn
 import jax.numpy as jnp
 
+from seqgrad.models import fused as fused_layers
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
@@ -68,6 +72,7 @@ class LSTMLayer(nn.Module):
     hidden_size: int
     forget_bias: float = 1.0
     unroll: int = DEFAULT_UNROLL
+    fused: bool = True
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -80,6 +85,9 @@ class LSTMLayer(nn.Module):
         # tanh(s ⊙ z) gives every gate in one pass: σ(z) = ½ tanh(z/2) + ½ on (i, f, o).
         s = gate_scale(H, dtype)
         W_s, U_s, b_s = W * s, U * s, b * s
+        if self.fused and perturbation is None and truncate is None and site == "hidden":
+            h = recurrence.batch_major(fused_layers.lstm(W_s, U_s, b_s, recurrence.time_major(x), self.unroll))
+            return h, h
         # One GEMM for all steps, on time-major x: transposing [B, T, D] is cheaper than [B, T, 4H].
         inputs = recurrence.time_major(x) @ U_s + b_s  # [T, B, 4H]
 
@@ -123,12 +131,15 @@ class LSTM(RecurrentModel):
     """LSTM (the seed's equations); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``forget_bias`` (initial forget-gate bias, default 1.0); ``num_layers``;
-    ``unroll`` (scan unroll factor). Sites: ``"hidden"`` (``h_t``) and ``"cell"`` (``c_t``).
+    ``unroll`` (scan unroll factor); ``fused`` (default True: the hand-written backward
+    of `seqgrad.models.fused.lstm` when no perturbation or truncation is given; False:
+    automatic differentiation of the generic scan, which also supports forward mode). Sites: ``"hidden"`` (``h_t``) and ``"cell"`` (``c_t``).
     """
 
     sites = ("hidden", "cell")
 
     forget_bias: float = 1.0
     unroll: int = DEFAULT_UNROLL
+    fused: bool = True
 
     layer = LSTMLayer

@@ -124,6 +124,13 @@ def check_positive(options: Mapping[str, Any], *keys: str) -> None:
                 raise ValueError(f"{key}={value!r} is invalid: it must be a positive integer")
 
 
+def check_bool(options: Mapping[str, Any], *keys: str) -> None:
+    """Raises `ValueError` unless every present ``options[key]`` is a bool."""
+    for key in keys:
+        if key in options and not isinstance(options[key], bool):
+            raise ValueError(f"{key}={options[key]!r} is invalid: valid choices: [True, False]")
+
+
 def validate_options(name: str, options: Mapping[str, Any]) -> Architecture:
     """Checks ``options`` (``hidden_size`` included) for ``name`` without building anything."""
     arch = info(name)
@@ -140,6 +147,7 @@ def validate_options(name: str, options: Mapping[str, Any]) -> Architecture:
                 f"valid choices: {list(allowed)}"
             )
     check_positive(options, "hidden_size", "num_layers", "unroll")
+    check_bool(options, "fused")
     if arch.validate is not None:
         arch.validate(dict(options))
     return arch

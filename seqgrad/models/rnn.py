@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seqgrad.models import fused as fused_layers
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
@@ -35,12 +36,17 @@ class ElmanLayer(nn.Module):
     recurrent_init: str = "orthogonal"
     recurrent_scale: float = 1.0
     unroll: int = 1
+    fused: bool = True
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
         H = self.hidden_size
         dtype = x.dtype
         U, W, b = elman_parameters(self, x.shape[-1], H, dtype, self.recurrent_init, self.recurrent_scale)
+        if self.fused and perturbation is None and truncate is None:
+            h = fused_layers.elman(W, U, b, recurrence.time_major(x), self.activation, self.unroll)
+            h = recurrence.batch_major(h)
+            return h, h
         phi = ACTIVATIONS[self.activation]
 
         # All input projections in one GEMM outside the time loop, on time-major x
@@ -73,12 +79,15 @@ class RNN(RecurrentModel):
 
     Options: ``activation`` in {tanh, relu, linear}; ``recurrent_init`` in
     {orthogonal, identity, normal} scaled by ``recurrent_scale``; ``num_layers``;
-    ``unroll`` (scan unroll factor).
+    ``unroll`` (scan unroll factor); ``fused`` (default True: the hand-written backward
+    of `seqgrad.models.fused.elman` when no perturbation or truncation is given; False:
+    automatic differentiation of the generic scan, which also supports forward mode).
     """
 
     activation: str = "tanh"
     recurrent_init: str = "orthogonal"
     recurrent_scale: float = 1.0
     unroll: int = 1
+    fused: bool = True
 
     layer = ElmanLayer
