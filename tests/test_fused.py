@@ -117,3 +117,25 @@ def test_parameter_gradients_sum_outer_products_of_the_previous_state():
     np.testing.assert_allclose(dW, sum(h_prev[t].T @ dz[t] for t in range(T)), rtol=1e-12)
     np.testing.assert_allclose(dU, sum(x[t].T @ dz[t] for t in range(T)), rtol=1e-12)
     np.testing.assert_allclose(db, dz.sum(axis=(0, 1)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_second_order_reverse_mode_equals_autodiff(name):
+    """grad of a function of the gradient (reverse over reverse) goes through the hand-written backward."""
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(1), (2, 5, 3), jnp.float64)
+        results = []
+        for fused in (True, False):
+            model = models.create(name, hidden_size=4, fused=fused)
+            params = model.init(jax.random.key(0), x)
+
+            def loss(p, model=model):
+                return jnp.sum(jnp.sin(model.apply(p, x)))
+
+            def gradient_energy(p, loss=loss):
+                return sum(jnp.sum(jnp.cos(g)) for g in jax.tree.leaves(jax.grad(loss)(p)))
+
+            results.append(jax.jit(jax.grad(gradient_energy))(params))
+        for got, want in zip(*(jax.tree.leaves(r) for r in results)):
+            assert float(jnp.max(jnp.abs(want))) > 1e-3
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)

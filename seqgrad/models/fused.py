@@ -17,8 +17,10 @@ residual, re-sliced and re-combined per step). Here each layer is one
 The functions are pure and time-major (``x: [T, B, D] -> h: [T, B, H]``), jit- and
 vmap-compatible, and exact: they compute the same numbers as automatic
 differentiation of the plain recurrence (tests compare both in float64 to 1e-10).
-Reverse mode only: `jax.jvp`/`jax.jacfwd` through them raise (custom_vjp), so the
-models offer ``fused=False`` for forward-mode use, and the gradient-flow
+Reverse mode of any order works (`jax.grad`, `jax.vjp`, `jax.jacrev`, grad of
+grad; grad, vjp and grad of grad are tested against automatic differentiation); forward mode (`jax.jvp`,
+`jax.jacfwd`) through them raises (custom_vjp), so the models offer
+``fused=False`` for forward-mode use, and the gradient-flow
 diagnostics (perturbation, truncation, Lyapunov tangents) always run on the
 generic `seqgrad.models.recurrence.scan`.
 

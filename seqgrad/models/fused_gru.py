@@ -20,10 +20,10 @@ whole layer (time-major, ``x: [T, B, D] -> h: [T, B, H]``) of `seqgrad.models.gr
 
 It computes the same numbers as automatic differentiation of the generic
 `seqgrad.models.recurrence.scan` step (tests compare both in float64 to 1e-10),
-under `jax.jit` and `jax.vmap`, in float32 and float64. Reverse mode only:
-`jax.jvp`/`jax.jacfwd` through it raise (custom_vjp), so the model offers
-``fused=False``; the gradient-flow diagnostics (perturbation, truncation,
-Lyapunov tangents) always run on the generic scan.
+under `jax.jit` and `jax.vmap`, in float32 and float64. Reverse mode of any
+order works (grad of grad included); `jax.jvp`/`jax.jacfwd` through it raise
+(custom_vjp), so the model offers ``fused=False``; the gradient-flow diagnostics
+(perturbation, truncation, Lyapunov tangents) always run on the generic scan.
 """
 
 from __future__ import annotations
