@@ -132,7 +132,8 @@ def main(argv=None):
     import torch
 
     print(f"jax {jax.__version__}, torch {torch.__version__}, {threads} thread(s) each, allocator: {allocator}")
-    print(f"load average {os.getloadavg()[0]:.1f}; B={args.B} D={args.D} T={args.T} float32, median of {args.repeats}\n")
+    print(f"load average {os.getloadavg()[0]:.1f}; B={args.B} D={args.D} T={args.T} float32, "
+          f"median of {args.repeats}\n")
     for H in args.H:
         parts = {**seqgrad_parts(args.B, args.T, args.D, H), **torch_parts(args.B, args.T, args.D, H)}
         times = dict(zip(parts, alternate(list(parts.values()), args.repeats)))
@@ -142,7 +143,8 @@ def main(argv=None):
         for name, ms in times.items():
             print(f"  {name:28s} {ms:9.2f} ms")
         print(f"  {'floor (sum of floor parts)':28s} {floor:9.2f} ms")
-        print(f"  torch / seqgrad = {torch_ms / times['seqgrad fwd+bwd']:.2f}x,  torch / floor = {torch_ms / floor:.2f}x\n")
+        ours = times["seqgrad fwd+bwd"]
+        print(f"  torch / seqgrad = {torch_ms / ours:.2f}x,  torch / floor = {torch_ms / floor:.2f}x\n")
 
 
 if __name__ == "__main__":

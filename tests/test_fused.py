@@ -31,9 +31,10 @@ def _setup(name, options, dtype=jnp.float64, seed=0):
     keys = jax.random.split(jax.random.key(seed), 4)
     x = jax.random.normal(keys[0], (B, T, D), dtype)
     params = fused.init(keys[1], x)
-    # Non-trivial biases, so every gate sits away from ½.
-    params = jax.tree.map(lambda p, k: p + 0.3 * jax.random.normal(k, p.shape, dtype), params,
-                          jax.tree.unflatten(jax.tree.structure(params), list(jax.random.split(keys[2], len(jax.tree.leaves(params))))))
+    # Shift every parameter (biases included), so every gate sits away from ½.
+    leaves, treedef = jax.tree.flatten(params)
+    noise = jax.random.split(keys[2], len(leaves))
+    params = treedef.unflatten([p + 0.3 * jax.random.normal(k, p.shape, dtype) for p, k in zip(leaves, noise)])
     cotangent = jax.random.normal(keys[3], (B, T, H), dtype)
     return fused, generic, params, x, cotangent
 

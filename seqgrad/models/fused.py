@@ -51,7 +51,7 @@ def shift_down(seq: Array) -> Array:
 
 
 def parameter_gradients(hs: Array, x: Array, dz: Array) -> tuple[Array, Array, Array]:
-    """``(∂L/∂W, ∂L/∂U, ∂L/∂b)`` of ``z_t = h_{t-1} W + x_t U + b`` from ``dz_t = ∂L/∂z_t``, in one GEMM.
+    """One GEMM for ``(∂L/∂W, ∂L/∂U, ∂L/∂b)`` of ``z_t = h_{t-1} W + x_t U + b``, given ``dz_t = ∂L/∂z_t``.
 
     Args:
       hs: ``[T, B, H]`` states ``h_0..h_{T-1}`` (``h_{-1} = 0``); x: ``[T, B, D]``;
@@ -72,9 +72,9 @@ def parameter_gradients(hs: Array, x: Array, dz: Array) -> tuple[Array, Array, A
 # --------------------------------------------------------------------------- LSTM
 
 
-def _gate_blocks(array: Array, hidden_size: int) -> list[Array]:
-    """Splits the last axis ``4H`` of ``array`` into the four gate blocks ``(i, f, o, c̃)``."""
-    return [array[..., g * hidden_size : (g + 1) * hidden_size] for g in range(4)]
+def gate_blocks(array: Array, hidden_size: int, count: int = 4) -> list[Array]:
+    """Splits the last axis ``count·H`` of ``array`` into ``count`` gate blocks of ``H`` (LSTM: ``i, f, o, c̃``)."""
+    return [array[..., g * hidden_size : (g + 1) * hidden_size] for g in range(count)]
 
 
 def _lstm_forward(W: Array, U: Array, b: Array, x: Array, unroll: int):
@@ -86,15 +86,15 @@ def _lstm_forward(W: Array, U: Array, b: Array, x: Array, unroll: int):
     """
     H = W.shape[0]
     T, B = x.shape[:2]
-    biases = _gate_blocks(b, H)
+    biases = gate_blocks(b, H)
     # Gate inputs x_t U_g, one [T, B, H] buffer per gate; overwritten by the activations.
-    buffers = tuple(x @ U_g for U_g in _gate_blocks(U, H))
+    buffers = tuple(x @ U_g for U_g in gate_blocks(U, H))
     zero = jnp.zeros((B, H), x.dtype)
     sequence = jnp.zeros((T, B, H), x.dtype)
 
     def body(t, state):
         h, c, buffers, hs, cs = state
-        z = _gate_blocks(h @ W, H)
+        z = gate_blocks(h @ W, H)
         a_i, a_f, a_o, a_c = (
             jnp.tanh(z[g] + lax.dynamic_index_in_dim(buffers[g], t, keepdims=False) + biases[g]) for g in range(4)
         )
@@ -138,7 +138,8 @@ def _lstm_fwd(W, U, b, x, unroll):
 
 
 def _lstm_bwd(unroll, residuals, dh_seq):
-    """Reverse loop: ``dh_t = ∂L/∂h_t + dz_{t+1} Wᵀ``, ``dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ o (1 - tanh²c_t)``,
+    """Reverse loop, with ``dh_t = ∂L/∂h_t + dz_{t+1} Wᵀ`` and
+    ``dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ o (1 - tanh²c_t)``:
 
         dz_i = dc ⊙ c̃ ⊙ ½(1 - a_i²)        dz_f = dc ⊙ c_{t-1} ⊙ ½(1 - a_f²)
         dz_o = dh ⊙ tanh(c_t) ⊙ ½(1 - a_o²) dz_c̃ = dc ⊙ i ⊙ (1 - a_c̃²)
@@ -176,22 +177,17 @@ lstm.defvjp(_lstm_fwd, _lstm_bwd)
 # --------------------------------------------------------------------------- Elman RNN
 
 
-def _activation_derivative(activation: str, h: Array) -> Array:
-    """``φ'(z)`` written in terms of ``h = φ(z)``."""
-    if activation == "tanh":
-        return 1 - h * h
-    if activation == "relu":
-        return (h > 0).astype(h.dtype)
-    if activation == "linear":
-        return jnp.ones_like(h)
-    raise ValueError(f"activation={activation!r} is invalid; valid choices: ['linear', 'relu', 'tanh']")
-
-
-_ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda z: z}
+# Elman activations φ, and φ'(z) written in terms of h = φ(z) (all the backward keeps).
+ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda z: z}
+_DERIVATIVES = {
+    "tanh": lambda h: 1 - h * h,
+    "relu": lambda h: (h > 0).astype(h.dtype),
+    "linear": jnp.ones_like,
+}
 
 
 def _elman_forward(W, U, b, x, activation, unroll):
-    phi = _ACTIVATIONS[activation]
+    phi = ACTIVATIONS[activation]
     inputs = x @ U  # the bias is added inside the step, where it is free
 
     def step(h, u_t):
@@ -227,7 +223,7 @@ def _elman_bwd(activation, unroll, residuals, dh_seq):
 
     def step(dh_recurrent, inputs):
         dh_out, h = inputs
-        dz = (dh_out + dh_recurrent) * _activation_derivative(activation, h)
+        dz = (dh_out + dh_recurrent) * _DERIVATIVES[activation](h)
         return dz @ W_t, dz
 
     _, dz = lax.scan(step, jnp.zeros_like(hs[0]), (dh_seq, hs), reverse=True, unroll=unroll)

@@ -34,23 +34,18 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from seqgrad.models.fused import ROW_CONTRACTION, parameter_gradients, shift_down
+from seqgrad.models.fused import ROW_CONTRACTION, gate_blocks, parameter_gradients, shift_down
 
 Array = jax.Array
-
-def _blocks(array: Array, hidden_size: int, count: int) -> list[Array]:
-    """Splits the last axis ``count·H`` of ``array`` into ``count`` blocks of ``H``."""
-    return [array[..., g * hidden_size : (g + 1) * hidden_size] for g in range(count)]
-
 
 def _forward(W_zr: Array, W_h: Array, U: Array, b: Array, x: Array, unroll: int):
     """Runs the GRU; returns ``(h, (a_z, a_r, h̃, r ⊙ h_{t-1}))``, all ``[T, B, H]``."""
     H = W_h.shape[0]
     T, B = x.shape[:2]
-    b_z, b_r, b_h = _blocks(b, H, 3)
+    b_z, b_r, b_h = gate_blocks(b, H, 3)
     # x_t U_g, one [T, B, H] buffer per gate, overwritten in place by a_z, a_r, h̃
     # (a loop writing into fresh outputs would need zero-filled buffers).
-    projections = tuple(x @ U_g for U_g in _blocks(U, H, 3))
+    projections = tuple(x @ U_g for U_g in gate_blocks(U, H, 3))
     sequence = jnp.zeros((T, B, H), x.dtype)
 
     def body(t, state):

@@ -132,8 +132,9 @@ class LSTM(RecurrentModel):
 
     Options: ``forget_bias`` (initial forget-gate bias, default 1.0); ``num_layers``;
     ``unroll`` (scan unroll factor); ``fused`` (default True: the hand-written backward
-    of `seqgrad.models.fused.lstm` when no perturbation or truncation is given; False:
-    automatic differentiation of the generic scan, which also supports forward mode). Sites: ``"hidden"`` (``h_t``) and ``"cell"`` (``c_t``).
+    of `seqgrad.models.fused.lstm` when no perturbation or truncation is given and the
+    site is ``"hidden"``; False: automatic differentiation of the generic scan, which
+    also supports forward mode). Sites: ``"hidden"`` (``h_t``) and ``"cell"`` (``c_t``).
     """
 
     sites = ("hidden", "cell")

@@ -16,7 +16,6 @@ Elman (1990), "Finding structure in time"; ``recurrent_init="identity"`` with
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from seqgrad.models import fused as fused_layers
@@ -25,7 +24,7 @@ from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import register
 
-ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda z: z}
+ACTIVATIONS = fused_layers.ACTIVATIONS
 
 
 class ElmanLayer(nn.Module):
