@@ -112,14 +112,20 @@ def parse_args(argv=None):
     return args
 
 
-def seqgrad_call(name, B, T, D, H, unroll):
-    """A jitted ``params -> (L, ∂L/∂params)`` for seqgrad model ``name``, and its arguments."""
+def seqgrad_call(name, B, T, D, H, unroll, handwritten=True):
+    """``() -> None`` timing one jitted ``(L, ∂L/∂params)`` of seqgrad model ``name``.
+
+    ``handwritten=False`` builds the model with ``fused=False``: JAX's autodiff of the
+    generic scan, the in-run reference for the hand-written VJP.
+    """
     import jax
     import jax.numpy as jnp
 
     from seqgrad import models
 
     options = {} if unroll is None else {"unroll": unroll}
+    if not handwritten:
+        options["fused"] = False
     model = models.create(name, hidden_size=H, **options)
     x = jax.random.normal(jax.random.key(0), (B, T, D), jnp.float32)
     params = model.init(jax.random.key(1), x)
@@ -173,8 +179,10 @@ def prepare(args) -> tuple[str, int]:
     """Allocator (re-executing under it if needed), CPU pinning and torch's thread count; returns both."""
     allocator = ensure_allocator(args.allocator)
     threads = pin_threads(args.threads)
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # the autodiff column still compares within seqgrad
+        return allocator, threads
     torch.set_num_threads(threads)
     return allocator, threads
 
@@ -183,24 +191,35 @@ def main(argv=None):
     args = parse_args(argv)
     allocator, threads = prepare(args)
     import jax
-    import torch
 
-    print(f"jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}")
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    versions = f"torch {torch.__version__}" if torch else "torch not installed (torch columns empty)"
+    print(f"jax {jax.__version__} ({jax.default_backend()}), {versions}")
     print(f"threads: JAX uses the {threads} CPU(s) this process may run on; torch.set_num_threads({threads})")
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, load average {os.getloadavg()[0]:.1f}")
     print(f"allocator (both sides): {allocator}")
-    print(f"B={args.B} D={args.D} float32, loss Σ h_T², median of {args.repeats} alternated calls\n")
-    header = f"{'model':6} {'T':>5} {'H':>4} {'seqgrad ms':>11} {'torch ms':>9} {'torch/seqgrad':>14}"
+    print(f"B={args.B} D={args.D} float32, loss Σ h_T², median of {args.repeats} alternated calls")
+    print("seqgrad ms: hand-written VJP (default); autodiff ms: the same model with fused=False\n")
+    header = (
+        f"{'model':6} {'T':>5} {'H':>4} {'seqgrad ms':>11} {'autodiff ms':>12} {'autodiff/seqgrad':>17}"
+        f" {'torch ms':>9} {'torch/seqgrad':>14}"
+    )
     print(header)
     print("-" * len(header))
     for name in args.models:
         for H in args.H:
             for T in args.T:
-                ours = seqgrad_call(name, args.B, T, args.D, H, args.unroll)
-                theirs = torch_call(name, args.B, T, args.D, H)
-                ms_ours, ms_theirs = alternate([ours, theirs], args.repeats)
-                print(f"{name:6} {T:5d} {H:4d} {ms_ours:11.2f} {ms_theirs:9.2f} {ms_theirs / ms_ours:13.2f}x", flush=True)
-
+                calls = [seqgrad_call(name, args.B, T, args.D, H, args.unroll, handwritten)
+                         for handwritten in (True, False)]
+                if torch is not None:
+                    calls.append(torch_call(name, args.B, T, args.D, H))
+                ms = alternate(calls, args.repeats)
+                row = f"{name:6} {T:5d} {H:4d} {ms[0]:11.2f} {ms[1]:12.2f} {ms[1] / ms[0]:16.2f}x"
+                row += f" {ms[2]:9.2f} {ms[2] / ms[0]:13.2f}x" if torch is not None else f" {'-':>9} {'-':>14}"
+                print(row, flush=True)
 
 if __name__ == "__main__":
     main()

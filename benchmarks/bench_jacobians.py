@@ -8,7 +8,10 @@ to ``h_t`` after every step:
 * seqgrad: one jit-compiled ``jax.jacrev`` through the shared ``lax.scan``;
 * torch: ``torch.func.jacrev`` of a function that runs an LSTM cell (the same
   equations and weights: i, f, o, g gates, ``c = f c + i g``, ``h = o tanh c``) in
-  a Python loop over time and adds ``δ_t`` to ``h_t`` at each step.
+  a Python loop over time and adds ``δ_t`` to ``h_t`` at each step; the cell is
+  written out element-wise (``--torch-form manual``, the default) or is
+  ``torch.nn.LSTMCell`` with the same weights (``--torch-form lstmcell``: its
+  fused cell kernel, the formulation most PyTorch code uses).
 
 Both sides run alternately in one process under the same allocator and the same
 number of CPUs (see ``bench_cells.py``); each time is the median of ``--repeats``
@@ -43,6 +46,8 @@ def parse_args(argv=None):
     parser.add_argument("--torch-repeats", type=int, default=1, help="timed torch calls per length (median)")
     parser.add_argument("--allocator", default="jemalloc", choices=ALLOCATORS)
     parser.add_argument("--threads", type=int, default=None, help="pin the process to this many CPUs")
+    parser.add_argument("--torch-form", default="manual", choices=["manual", "lstmcell"],
+                        help="the torch cell: written out, or torch.nn.LSTMCell")
     parser.add_argument("--no-check", dest="check", action="store_false", help="skip the agreement check")
     return parser.parse_args(argv)
 
@@ -65,7 +70,7 @@ def seqgrad_side(T, D, H):
     return call, params, x
 
 
-def torch_side(params, x):
+def torch_side(params, x, form="manual"):
     """``call()`` computing the same stack with ``torch.func.jacrev`` over a Python loop in time."""
     import numpy as np
     import torch
@@ -85,6 +90,24 @@ def torch_side(params, x):
             c = f * c + i * torch.tanh(z[3 * H :])
             h = o * torch.tanh(c) + delta[t]
         return h
+
+    if form == "lstmcell":
+        # nn.LSTMCell computes x W_ihᵀ + b_ih + h W_hhᵀ + b_hh with gates (i, f, g, o); seqgrad's are (i, f, o, g).
+        order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+        cell = torch.nn.LSTMCell(U.shape[0], H)
+        with torch.no_grad():
+            cell.weight_ih.copy_(U[:, order].T)
+            cell.weight_hh.copy_(W[:, order].T)
+            cell.bias_ih.copy_(b[order])
+            cell.bias_hh.zero_()
+
+        def last_state(delta):  # noqa: F811 (the nn.LSTMCell form)
+            h = torch.zeros(1, H)
+            c = torch.zeros(1, H)
+            for t in range(T):
+                h, c = cell(xs[t : t + 1], (h, c))
+                h = h + delta[t]
+            return h[0]
 
     jacobian = torch.func.jacrev(last_state)
 
@@ -124,11 +147,11 @@ def main(argv=None):
 
     torch.set_num_threads(threads)
     print(f"# state_jacobians: LSTM H={args.H}, D={args.D}, float32, CPU; {threads} threads each; allocator: {allocator}")
-    print(f"# jax {jax.__version__}, torch {torch.__version__}; median of {args.repeats} seqgrad calls "
+    print(f"# jax {jax.__version__}, torch {torch.__version__} ({args.torch_form} cell); median of {args.repeats} seqgrad calls "
           f"(after compiling) and {args.torch_repeats} torch calls")
     if args.check:
         ours, params, x = seqgrad_side(min(args.T), args.D, args.H)
-        theirs = torch_side(params, x)()
+        theirs = torch_side(params, x, args.torch_form)()
         J, K = np.asarray(ours()), theirs.numpy()
         error = np.abs(J - K).max() / np.abs(J).max()
         print(f"# check at T={min(args.T)}: max |J_seqgrad - J_torch| / max |J| = {error:.1e}")
@@ -138,7 +161,7 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     for T in args.T:
         ours, params, x = seqgrad_side(T, args.D, args.H)
-        theirs = torch_side(params, x)
+        theirs = torch_side(params, x, args.torch_form)
         t_ours, t_theirs = alternating_medians(ours, theirs, args.repeats, args.torch_repeats)
         print(
             f"| {T} | {1e3 * t_ours:.1f} | {1e3 * t_theirs:.1f} | {t_theirs / t_ours:.1f}x | "

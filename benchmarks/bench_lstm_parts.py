@@ -1,7 +1,7 @@
 """Where the LSTM's forward+backward time goes, against PyTorch, and the floor set by XLA's matmuls.
 
 `bench_cells.py` compares whole calls; this script splits seqgrad's `lstm`
-(the hand-written backward of `seqgrad.models.fused.lstm`) into its parts and
+(the hand-written VJP of `seqgrad.models.lstm.LSTM_CELL`, run by `seqgrad.models.handwritten_vjp`) into its parts and
 times, in the same process and alternated with torch:
 
 * ``seqgrad fwd+bwd``: the whole ``value_and_grad`` call, as in bench_cells;
@@ -50,7 +50,8 @@ def seqgrad_parts(B, T, D, H):
     from jax import lax
 
     from seqgrad import models
-    from seqgrad.models import fused
+    from seqgrad.models import handwritten_vjp
+    from seqgrad.models.lstm import LSTM_CELL
 
     model = models.create("lstm", hidden_size=H)
     keys = jax.random.split(jax.random.key(0), 4)
@@ -62,10 +63,10 @@ def seqgrad_parts(B, T, D, H):
     U = jax.random.normal(keys[3], (D, 4 * H), jnp.float32) / jnp.sqrt(D)
     b = jnp.zeros((4 * H,), jnp.float32)
     x_tm = jnp.swapaxes(x, 0, 1)
-    forward = jax.jit(lambda W, U, b, x: fused._lstm_fwd(W, U, b, x, 1))
+    forward = jax.jit(lambda W, U, b, x: handwritten_vjp._layer_fwd(LSTM_CELL, (W, U, b), x, 1))
     hs, residuals = forward(W, U, b, x_tm)
     dh = jnp.zeros_like(hs).at[-1].set(1.0)
-    backward = jax.jit(lambda residuals, dh: fused._lstm_bwd(1, residuals, dh)[:3])
+    backward = jax.jit(lambda residuals, dh: handwritten_vjp._layer_bwd(LSTM_CELL, 1, residuals, dh)[0])
 
     def matmul_loop(kernel, width):
         def step(state, _):
@@ -79,7 +80,7 @@ def seqgrad_parts(B, T, D, H):
     forward_matmuls = matmul_loop(W, H)
     backward_matmuls = matmul_loop(W.T, H)
     dz = jax.random.normal(keys[2], (T, B, 4 * H), jnp.float32)
-    gemm = jax.jit(fused.parameter_gradients)
+    gemm = jax.jit(handwritten_vjp.parameter_gradients)
     projections = jax.jit(lambda x, U: [x @ U[:, g * H : (g + 1) * H] for g in range(4)])
 
     def run(f, *args):

@@ -20,7 +20,8 @@ Variants (``arg``):
 The threshold ``c`` means: ``value`` clips each entry to [−c, c]; ``global_norm``
 rescales to ‖g‖ ≤ c (Pascanu et al. 2013); ``adaptive`` is AGC's unit-wise ratio
 ‖g‖/‖w‖ ≤ c (Brock et al. 2021); ``block_rms`` caps each parameter's RMS at c.
-Models keep their default options (``model.options`` is left empty).
+Models keep their default options: ``model.options`` holds the first architecture's
+defaults, and a point on another architecture drops those it does not take.
 """
 
 from seqgrad.train import config as cfg
@@ -72,19 +73,15 @@ def _variant(arg):
 def get_config(arg=None):
     v = _variant(arg)
     c = cfg.base_config()
-    c.model.name = v["models"][0]
+    # The first architecture's options; a point that switches model.name drops the ones the
+    # other architecture does not take (seqgrad.modelspec.for_model).
+    cfg.set_model(c, v["models"][0])
     c.model.hidden_size = v["hidden_size"]
     cfg.set_task(c, "adding", v["lengths"][0])
     c.train.steps = v["steps"]
     c.train.batch_size = v["batch_size"]
     c.train.num_seeds = v["num_seeds"]
-    c.optim.name = "adam"
-    c.optim.learning_rate = 3e-3
-    c.optim.schedule = "warmup_cosine"
-    c.optim.warmup_steps = min(100, v["steps"] // 10)
-    c.optim.end_lr_fraction = 0.1
-    c.optim.clip = "global_norm"
-    c.optim.clip_value = 1.0
+    cfg.use_adam_recipe(c, warmup_steps=min(100, v["steps"] // 10))
     if arg == "quick":
         c.train.steps_per_dispatch = 2
         c.train.progress = False

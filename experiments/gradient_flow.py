@@ -2,32 +2,55 @@
 
 ``get_config(arg)``: ``arg`` is an optional comma-separated subset of entry names
 (``--config=experiments/gradient_flow.py:rnn,lstm``); every value is overridable
-as ``--config.key=value`` (``--config.entries.lstm.options.forget_bias=2.0``).
+as ``--config.key=value`` (``--config.entries.lstm.options.forget_bias=2.0``,
+``--config.conditions.input_scale=(1.0,)``).
 
-Each entry is an architecture name from the registry, its options and the
-perturbation site (``"cell"``: the LSTM cell state). Add a variant by adding an
-entry; the claims read the entries named in ``claims``.
+Each entry is an architecture name from the registry (``name``; ``arch`` is the
+older key), its options, the perturbation site (``"cell"``: the LSTM cell state,
+``"state"``: its full ``(h, c)``), an optional parameter ``init`` (``"chrono"``:
+Tallec & Ollivier 2018) and an optional ``workdir`` of a trained run (empty:
+the initialisation). ``VARIANTS`` are the hand-picked variants the claims read;
+every other registered architecture gets an entry of its own name with its
+default options (``ARCH_OPTIONS`` overrides them), so a newly registered
+architecture is analysed without editing this file.
+
+Every claim is evaluated in every condition of the grid ``conditions.input_scale``
+× ``conditions.T`` (inputs ``x ~ s·N(0, 1)``); the default condition
+(``default_input_scale``, ``T``) gives the top-level numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import ml_collections
 
-
-def _entry(arch: str, site: str = "hidden", **options) -> dict:
-    return {"arch": arch, "site": site, "options": options}
+from seqgrad import models
 
 
-ENTRIES = {
+def _entry(arch: str, site: str = "hidden", init: str = "", **options) -> dict:
+    return {"arch": arch, "site": site, "init": init, "workdir": "", "options": options}
+
+
+def _has_option(arch: str, option: str) -> bool:
+    module = models.info(arch).module
+    return option in {f.name for f in dataclasses.fields(module)}
+
+
+VARIANTS = {
     "rnn": _entry("rnn", activation="tanh", recurrent_init="orthogonal"),
     "rnn_linear_orthogonal": _entry("rnn", activation="linear", recurrent_init="orthogonal"),
     "rnn_relu_identity": _entry("rnn", activation="relu", recurrent_init="identity"),
     "residual_rnn": _entry("residual_rnn"),
+    "residual_rnn_small": _entry("residual_rnn", residual_scale=0.1),
     "lstm": _entry("lstm", forget_bias=1.0),
+    "lstm_state": _entry("lstm", site="state", forget_bias=1.0),
     "lstm_cell_fb0": _entry("lstm", site="cell", forget_bias=0.0),
     "lstm_cell_fb1": _entry("lstm", site="cell", forget_bias=1.0),
     "lstm_cell_fb5": _entry("lstm", site="cell", forget_bias=5.0),
+    "lstm_chrono": _entry("lstm", site="cell", init="chrono"),
     "gru": _entry("gru"),
+    "gru_update_bias_neg": _entry("gru", update_bias=-2.0),
     "skip_rnn_k2": _entry("skip_rnn", skip=2),
     "skip_rnn_k8": _entry("skip_rnn", skip=8),
     "multiscale_rnn": _entry("multiscale_rnn", num_modules=4, period_base=2),
@@ -39,20 +62,52 @@ ENTRIES = {
     "dilated_conv": _entry("dilated_conv", kernel_size=2, num_blocks=7),
     "dilated_conv_L4": _entry("dilated_conv", kernel_size=2, num_blocks=4),
 }
+if _has_option("skip_rnn", "skip_mode"):  # h_t = tanh(h_(t-1) W + x_t U + b + h_(t-k)): a bounded state
+    VARIANTS["skip_rnn_k8_inside"] = _entry("skip_rnn", skip=8, skip_mode="inside")
+
+ARCH_OPTIONS: dict[str, dict] = {}  # per-architecture options of the automatic entries
+
+
+def entries() -> dict[str, dict]:
+    """``VARIANTS`` plus one default entry per registered architecture that no variant uses."""
+    out = dict(VARIANTS)
+    used = {spec["arch"] for spec in VARIANTS.values()}
+    for arch in models.available():
+        if arch not in used and arch not in out:
+            out[arch] = _entry(arch, **ARCH_OPTIONS.get(arch, {}))
+    return out
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
-    config.num_seeds = 5
-    config.T = 128  # sequence length of the Jacobian analysis and the largest seed-experiment length
+    config.num_seeds = 5  # initialisations
+    config.num_inputs = 3  # input sequences per initialisation
+    config.T = 128  # the default condition's length (one of conditions.T) and the seed experiment's largest length
+    config.default_input_scale = 1.0  # the default condition's input scale (one of conditions.input_scale)
+    config.conditions = ml_collections.ConfigDict()
+    config.conditions.input_scale = (0.1, 1.0, 3.0)
+    config.conditions.T = (128, 512)
+    config.fixed_distances = (1, 8, 32, 127)  # ‖J(d)‖ compared across T at these d (each < min T)
     config.input_size = 8
     config.hidden_size = 32
+    config.method = "exact"  # state Jacobians: exact (jacrev through the perturbed scan)
     config.float64 = False  # measure everything in float64
     config.float64_recheck = True  # recompute in float64 where a float32 norm read exactly 0
     config.underflow_margin_decades = 12.0  # a zero after a norm < tiny·10^margin is underflow
     config.decay_min_distance = 1  # first distance of the decay fit (d = 0 is I for state probes)
-    config.horizon_threshold = 1e-3  # memory horizon: norm < threshold·‖J(1)‖
+    config.horizon_threshold = 1e-3  # memory horizon: last d with norm ≥ threshold·‖J(1)‖
+    config.compilation_cache_dir = ""  # JAX persistent compilation cache; "": user cache dir; "none": off
+
+    config.regime = ml_collections.ConfigDict()
+    config.regime.growth = 10.0  # exploding: the norm reaches growth·‖J(1)‖
+    config.regime.preserved = 0.1  # preserved: ‖J(T-1)‖ ≥ preserved·‖J(1)‖ (and not exploding)
+    config.regime.rebound_decades = 1.0  # non-monotone: a dip this many decades below earlier and later norms
+
+    config.shape = ml_collections.ConfigDict()
+    config.shape.min_r2 = 0.9  # an exponential fit explains at least this share of ln‖J(d)‖'s variance
+    config.shape.plateau_decades = 1.0  # drop then plateau: the first half falls at least this much
+    config.shape.flat_rate = 0.005  # |rate| below this (nats/step): flat
 
     config.lyapunov = ml_collections.ConfigDict()
     config.lyapunov.T = 2000
@@ -69,26 +124,30 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.plots = ml_collections.ConfigDict()
     config.plots.dpi = 110
-    config.plots.columns = 5
+    config.plots.columns = 6
 
     config.claims = ml_collections.ConfigDict()
     config.claims.flat_rate = 0.005  # |decay rate| below this (nats/step) counts as no exponential decay
     config.claims.dominance = 0.9  # share of the last steps above this: the norm ignores long distances
+    config.claims.prediction_tolerance = 0.5  # relative slack of a predicted rate (skip: rate_rnn/k; clockwork)
+    config.claims.dilution_tolerance = 1.5  # ‖J(d)‖ ratio across T within this factor of the T ratio: 1/T dilution
+    config.claims.orthogonal_sigma_tolerance = 1e-3  # max |σ_i − 1| of an orthogonal linear RNN's Jacobians
     config.claims.vanilla = "rnn"
     config.claims.orthogonal_tanh = "rnn"
     config.claims.orthogonal_linear = "rnn_linear_orthogonal"
     config.claims.forget_gate = ("lstm_cell_fb0", "lstm_cell_fb1", "lstm_cell_fb5")  # increasing forget bias
-    config.claims.additive = ("lstm", "gru", "residual_rnn")
-    config.claims.skip = ("skip_rnn_k2", "skip_rnn_k8")
+    config.claims.additive = ("lstm", "gru", "gru_update_bias_neg", "residual_rnn", "residual_rnn_small")
+    config.claims.skip = tuple(n for n in ("skip_rnn_k2", "skip_rnn_k8", "skip_rnn_k8_inside") if n in VARIANTS)
     config.claims.multiscale = ("multiscale_rnn",)
     config.claims.dilated = ("dilated_conv", "dilated_conv_L4")
     config.claims.attention = ("attention_rnn", "transformer")
     config.claims.snippet = ("rnn", "lstm")
 
-    names = list(ENTRIES) if not arg else [n.strip() for n in arg.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ENTRIES]
+    available = entries()
+    names = list(available) if not arg else [n.strip() for n in arg.split(",") if n.strip()]
+    unknown = [n for n in names if n not in available]
     if unknown:
-        raise ValueError(f"unknown entries {unknown} in config arg {arg!r}; valid entries: {list(ENTRIES)}")
-    config.entries = ml_collections.ConfigDict({n: ENTRIES[n] for n in names})
+        raise ValueError(f"unknown entries {unknown} in config arg {arg!r}; valid entries: {list(available)}")
+    config.entries = ml_collections.ConfigDict({n: available[n] for n in names})
     config.lock()
     return config

@@ -3,19 +3,23 @@
     python scripts/sweep.py --config=experiments/clipping_ablation.py[:arg] --workdir=DIR \
         [--config.key=value ...] [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
 
-Command-line ``--config.*`` overrides apply to every point. Writes ``DIR/sweep.json``,
-``DIR/summary.md`` and ``DIR/sweep.png``; rerunning skips finished points and resumes
-interrupted ones. Exits with status 1 when some point failed.
+Command-line ``--config.*`` overrides apply to every point. Every point's config
+is validated before the first one starts. Writes ``DIR/sweep.json``,
+``DIR/summary.md`` and ``DIR/sweep.png``; rerunning skips finished points and
+resumes interrupted ones. Exits with status 1 when some point failed; other
+failures are one line and an exit code (`seqgrad.cli`).
 """
 
 from __future__ import annotations
 
 import sys
 
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
 
-from seqgrad.train import TrainingError, distributed, sweep
+from seqgrad import cli
+from seqgrad.train import config as config_lib
+from seqgrad.train import distributed, sweep, workdir
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiment file with get_config(arg) and get_sweep(arg): path.py[:arg]"
@@ -28,28 +32,26 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    del argv
+    cli.quiet_logging()
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    try:
-        points = sweep.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
-        overrides = config_flags.get_override_values(flags.FLAGS["config"])
-        result = sweep.run_sweep(_CONFIG.value, points, _WORKDIR.value, overrides=overrides)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except TrainingError as e:  # Interrupted: a checkpoint was saved; rerun to resume
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(getattr(e, "exit_code", 1))
+    points = sweep.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
+    overrides = config_flags.get_override_values(flags.FLAGS["config"])
+    for group in sweep.group_points(sweep.make_points(_CONFIG.value, points, overrides)):
+        try:
+            config_lib.validate(group.config())
+        except ValueError as e:
+            raise ValueError(f"sweep point {group.name()}: {e}") from None
+    root = workdir.prepare(_WORKDIR.value)
+    with workdir.lock(root, enabled=distributed.is_main_process()):
+        result = sweep.run_sweep(_CONFIG.value, points, root, overrides=overrides)
     failed = [p["name"] for p in result["points"] if p["status"] != "done"]
     if distributed.is_main_process():
-        print(f"{len(result['points']) - len(failed)} of {len(result['points'])} points done: {_WORKDIR.value}/summary.md")
+        print(f"{len(result['points']) - len(failed)} of {len(result['points'])} points done: {root}/summary.md")
         for name in failed:
             print(f"failed: {name}")
     sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -3,17 +3,19 @@
     python scripts/train.py --config=experiments/adding.py:lstm --workdir=DIR \
         [--config.train.steps=4000 ...] [--override]
 
-Rerunning the same command resumes from the newest checkpoint in DIR.
+Rerunning the same command resumes from the newest checkpoint in DIR. Every
+failure is one line on stderr and an exit code (`seqgrad.train.errors`: 2 usage or
+config, 3 I/O, 4 diverged, 5 workdir busy, 128 + signal interrupted).
 """
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
 
-from seqgrad.train import TrainingError, distributed, train_and_evaluate
+from seqgrad import cli
+from seqgrad.train import config as config_lib
+from seqgrad.train import distributed, train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config: experiments/<task>.py:<arch>")
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory of checkpoints, metrics and result.json")
@@ -26,24 +28,19 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
+    cli.quiet_logging()
     # First, before any device is touched: explicit flags, or SLURM / Open MPI / Cloud TPU.
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     config = _CONFIG.value
+    config_lib.check_overrides(config, config_flags.get_override_values(flags.FLAGS["config"]))
     if _OVERRIDE.value:
         with config.unlocked():
             config.train.allow_config_change = True
-    try:
-        result = train_and_evaluate(config, _WORKDIR.value)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    print(f"step {result['step']}: eval {result['eval']} (chance level {result['baseline']})")
+    result = train_and_evaluate(config, _WORKDIR.value)
+    skipped = result.get("nonfinite_skipped")
+    note = f"; {skipped} non-finite updates skipped" if skipped else ""
+    print(f"step {result['step']}: eval {result['eval']} (chance level {result['baseline']}){note}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

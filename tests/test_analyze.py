@@ -1,4 +1,4 @@
-"""The main job end to end on a tiny config, and config validation at the start."""
+"""The main job end to end on a tiny config (a 2 × 2 condition grid), and config validation at the start."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from experiments import gradient_flow
 from seqgrad.gradflow import analysis
-from seqgrad.report import claims, gradient_flow as report
+from seqgrad.report import claims, gradient_flow as report, verdicts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRIES = "rnn,dilated_conv_L4"
@@ -25,6 +25,8 @@ def test_tiny_config_end_to_end(tmp_path):
         f"--config={os.path.join(ROOT, 'experiments', 'gradient_flow.py')}:{ENTRIES}",
         f"--workdir={workdir}",
         f"--config.T={T}", "--config.num_seeds=2", "--config.hidden_size=4", "--config.input_size=2",
+        "--config.num_inputs=2", f"--config.conditions.T=({T}, 50)", "--config.conditions.input_scale=(0.1, 1.0)",
+        "--config.fixed_distances=(1, 8)", f"--config.compilation_cache_dir={tmp_path / 'cache'}",
         "--config.lyapunov.T=60", "--config.lyapunov.burn_in=5", "--config.seed_experiment.lengths=(5, 20, 40)",
         "--config.seed_experiment.decomposition_batch=8", "--config.timing.repeats=1",
         "--config.claims.dilated=('dilated_conv_L4',)",
@@ -49,6 +51,10 @@ def test_tiny_config_end_to_end(tmp_path):
         assert len(entry["singular_values"]) == T and len(entry["singular_values"][0]) == 4
         assert entry["time_per_step_s"] > 0
     rnn = data["architectures"]["rnn"]
+    # The timing says what it differentiated: rnn's hand-written VJP, the convolution's autodiff.
+    assert rnn["time_implementation"] == "hand-written VJP"
+    assert data["architectures"]["dilated_conv_L4"]["time_implementation"] == "autodiff"
+    assert "(hand-written VJP) |" in done.stdout and "(autodiff) |" in done.stdout
     assert rnn["jacobian_norm"][0] == pytest.approx(1.0, abs=1e-6)  # ∂h_{T-1}/∂h_{T-1} = I
     assert len(rnn["lyapunov_exponents"]) == 4 and rnn["seed_experiment"]["lengths"] == [5, 20, 40]
     conv = data["architectures"]["dilated_conv_L4"]
@@ -58,19 +64,35 @@ def test_tiny_config_end_to_end(tmp_path):
     assert set(conv["status"][R:]) == {"exact_zero"} and all(n == 0 for n in conv["jacobian_norm"][R:])
     assert conv["lyapunov_exponents"] is None and conv["seed_experiment"] is None
 
+    # Every condition of the grid is measured, the default one first at the top level.
+    grid = [{"input_scale": s, "T": n} for s in (0.1, 1.0) for n in (T, 50)]
+    assert [m["condition"] for m in rnn["conditions"]] == grid
+    default = rnn["conditions"][grid.index({"input_scale": 1.0, "T": T})]
+    assert default["jacobian_norm"] == rnn["jacobian_norm"] and default["regime"] == rnn["regime"]
+    assert len(rnn["conditions"][1]["jacobian_norm"]) == 50
+    assert rnn["regime"] in ("vanishing", "preserved", "exploding", "non-monotone")
+    assert set(rnn["decay_rate"]) >= {"median", "q25", "q75", "spread_over_inits", "spread_over_inputs"}
+
     rows = data["claims"]
     assert len(rows) == len(claims.CLAIMS)
-    assert all(r["verdict"] in (claims.CONFIRMED, claims.REFUTED, claims.QUALIFIED, claims.NOT_MEASURED) for r in rows)
-    verdicts = {r["claim"]: r["verdict"] for r in rows}
-    config = gradient_flow.get_config()
-    # R = 31 < T = 40: the O(log T) claim holds only within the receptive field.
-    assert verdicts[claims.dilated({}, config.claims, T)["claim"]] == claims.QUALIFIED
-    assert verdicts[claims.vanilla({}, config.claims, T)["claim"]] != claims.NOT_MEASURED
-    assert verdicts[claims.additive({}, config.claims, T)["claim"]] == claims.NOT_MEASURED  # no lstm/gru here
+    allowed = (verdicts.CONFIRMED, verdicts.REFUTED, verdicts.QUALIFIED, verdicts.NOT_MEASURED)
+    for r in rows:
+        assert {"claim", "test", "measurement", "verdict", "by_condition", "depends_on", "refuted_if"} <= set(r)
+        assert [v["condition"] for v in r["by_condition"]] == grid
+        assert all(v["verdict"] in allowed for v in r["by_condition"])
+        agree = len({v["verdict"] for v in r["by_condition"]}) == 1
+        assert r["verdict"] == (r["by_condition"][0]["verdict"] if agree else verdicts.DEPENDS)
+        assert bool(r["depends_on"]) == (not agree)
+    by_claim = {r["claim"]: r for r in rows}
+    additive, dilated = (by_claim[c.claim] for c in claims.CLAIMS if c.rule in (claims.additive, claims.dilated))
+    assert additive["verdict"] == verdicts.NOT_MEASURED  # no lstm/gru here
+    # R = 31 < T: beyond R exactly zero; the claim can hold at most within the receptive field.
+    assert {v["verdict"] for v in dilated["by_condition"]} <= {verdicts.QUALIFIED, verdicts.REFUTED}
     summary = (workdir / report.FILES["summary"]).read_text()
     assert "| entry | architecture (site) | seed's path length |" in summary
+    assert "## Verdicts by condition" in summary and "s=0.1, T=50" in summary
     for r in rows:
-        assert r["claim"] in summary
+        assert r["claim"] in summary and r["refuted_if"].replace("|", "\\|") in summary  # escaped in tables
     assert summary.count("| rnn | rnn (hidden) | O(T) |") == 1
 
 
@@ -84,6 +106,11 @@ def test_tiny_config_end_to_end(tmp_path):
         (lambda c: setattr(c, "num_seeds", 0), "num_seeds=0"),
         (lambda c: setattr(c.seed_experiment, "lengths", (5, 500)), "lengths"),
         (lambda c: setattr(c, "horizon_threshold", 2.0), "horizon_threshold=2.0"),
+        (lambda c: setattr(c.conditions, "input_scale", (1.0, -1.0)), "input_scale=(1.0, -1.0)"),
+        (lambda c: setattr(c.conditions, "T", (256, 512)), "config.T=128"),
+        (lambda c: setattr(c, "fixed_distances", (1, 400)), "fixed_distances"),
+        (lambda c: setattr(c.entries.rnn, "init", "chrono"), "only 'lstm'"),
+        (lambda c: setattr(c, "method", "magic"), "method='magic'"),
     ],
 )
 def test_bad_config_fails_at_the_start_naming_the_value(change, message):
@@ -100,6 +127,9 @@ def test_default_config_covers_every_registered_architecture():
 
     config = gradient_flow.get_config()
     assert {e.arch for e in config.entries.values()} >= set(models.available())
+    # Gate-bias variants and the bounded identity-path variants are entries of their own.
+    assert config.entries.gru_update_bias_neg.options.update_bias < 0 and config.entries.lstm_chrono.init == "chrono"
+    assert config.entries.residual_rnn_small.options.residual_scale < 1 and config.entries.lstm_state.site == "state"
     assert len(analysis.build_entries(config)) == len(config.entries)
     with pytest.raises(ValueError, match="unknown entries"):
         gradient_flow.get_config("rnn,nope")

@@ -57,6 +57,46 @@ def test_contributions_sum_to_the_full_gradient(name):
     assert norms.shape == (T,) and np.all(norms >= 0)
 
 
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "mingru", "lru"])
+def test_one_pass_decomposition_equals_the_truncated_bptt_definition(name):
+    """G(d) from one backward pass against differences of truncated gradients (float64).
+
+    The reference resolves G(d) to eps·‖∂L/∂W‖ (a difference of two gradients), hence the atol."""
+    with jax.enable_x64(True):
+        model, params, x, y, names = setup(name)
+        assert attribution.state_site(model) is not None
+
+        @jax.jit
+        def measure(params, x, y):
+            return (attribution.gradient_by_distance(model, params, x, y, names, batch_size=3),
+                    attribution.truncated_gradient_by_distance(model, params, x, y, names),
+                    attribution.distance_norms(model, params, x, y, names, batch_size=2),
+                    attribution.seed_experiment(model, params, x, y, names, (3, T)),
+                    attribution.gradient_norm_vs_length(model, params, x, y, names, (3, T)))
+
+        G, reference, norms, (seed_norms, seed_G), by_length = measure(params, x, y)
+        reference_norms = np.asarray(attribution.contribution_norms(reference))
+    assert set(G) == set(reference)
+    for path, expected in reference.items():
+        scale = np.abs(np.asarray(expected)).max()
+        np.testing.assert_allclose(G[path], expected, rtol=1e-9, atol=1e-13 * scale)
+        np.testing.assert_allclose(seed_G[path], expected, rtol=1e-9, atol=1e-13 * scale)
+    np.testing.assert_allclose(norms, reference_norms, rtol=1e-9, atol=1e-13 * reference_norms.max())
+    np.testing.assert_allclose(seed_norms, by_length, rtol=1e-12)
+
+
+def test_models_without_a_whole_state_site_use_the_definition():
+    """Two layers (the lower layer's weights have no site), or a step that depends on t."""
+    assert attribution.state_site(models.create("rnn", hidden_size=H, num_layers=2)) is None
+    assert attribution.state_site(models.create("skip_rnn", hidden_size=H, skip=3)) is None
+    with jax.enable_x64(True):
+        model, params, x, y, names = setup("rnn", num_layers=2)
+        G = jax.jit(lambda p: attribution.gradient_by_distance(model, p, x, y, names))(params)
+        full = attribution.recurrent_gradient(model, params, x, y, names)
+    for path in full:
+        np.testing.assert_allclose(np.asarray(G[path]).sum(0), full[path], rtol=1e-10, atol=1e-12)
+
+
 def test_norm_vs_length_equals_separate_runs_on_prefixes():
     """Causality: the loss on step T'-1 of x is the loss on the prefix x[:T']."""
     model, params, x, y, names = setup("lstm", jnp.float32)

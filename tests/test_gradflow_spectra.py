@@ -80,12 +80,15 @@ def test_decay_fit_skips_zeros_and_the_identity_at_distance_zero():
 
 
 def test_memory_horizon_closed_form():
-    # 0.5^d: below 1e-3·0.5 first when 0.5^(d-1) < 1e-3, i.e. d - 1 = 10.
-    assert decay.memory_horizon(0.5 ** np.arange(40.0), 1e-3) == 11
-    assert decay.memory_horizon(np.ones(40), 1e-3) is None
-    assert decay.memory_horizon(np.array([1.0, 0.2, 0.0]), 1e-3) == 2  # a zero is below any threshold
-    with pytest.raises(ValueError, match="threshold=1.5"):
-        decay.memory_horizon(np.ones(3), 1.5)
+    # 0.5^d: last d with 0.5^d >= 1e-3·0.5 is d - 1 = 9 (0.5^9 = 2e-3, 0.5^10 = 9.8e-4); the first below is 11.
+    assert decay.memory_horizon(0.5 ** np.arange(40.0), 1e-3) == 10
+    assert decay.first_drop_horizon(0.5 ** np.arange(40.0), 1e-3) == 11
+    assert decay.memory_horizon(np.ones(40), 1e-3) is None and decay.first_drop_horizon(np.ones(40), 1e-3) is None
+    assert decay.memory_horizon(np.array([1.0, 0.2, 0.0]), 1e-3) == 1  # a zero is below any threshold
+    assert decay.first_drop_horizon(np.array([1.0, 0.2, 0.0]), 1e-3) == 2
+    for horizon in (decay.memory_horizon, decay.first_drop_horizon):
+        with pytest.raises(ValueError, match="threshold=1.5"):
+            horizon(np.ones(3), 1.5)
 
 
 def test_median_and_spread_over_seeds():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from seqgrad import models
+from seqgrad.gradflow import state_jacobians
 
 
 def sigmoid(z):
@@ -83,3 +84,28 @@ def test_zero_weight_cell_jacobian_is_sigma_bf_to_the_distance(forget_bias):
 def test_bad_forget_bias_is_rejected():
     with pytest.raises(ValueError, match="forget_bias='one' is invalid"):
         models.create("lstm", hidden_size=4, forget_bias="one")
+
+
+@pytest.mark.parametrize("forget_bias", [0.0, 1.0])
+def test_zero_weight_full_state_jacobian_has_the_closed_form(forget_bias):
+    """site="state": probe [h, c], J(d) = ∂[h, c]_{T-1}/∂[h, c]_{T-1-d} is [2H, 2H].
+
+    With all weights zero, c stays 0 (c̃ = tanh(0) = 0) and the gates are constants
+    f = σ(b_f), o = σ(0) = ½: ∂c/∂c_{-1} = f I, ∂h/∂c_{-1} = o f I (tanh'(0) = 1),
+    nothing depends on h_{-1}; so J(0) = I and J(d) = [[0, o f^d I], [0, f^d I]].
+    """
+    T, H = 6, 3
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(0), (T, 2), jnp.float64)
+        model = models.create("lstm", hidden_size=H, forget_bias=forget_bias)
+        params = model.init(jax.random.key(1), x[None])
+        layer0 = params["params"]["layer_0"]
+        for key in ("input_kernel", "recurrent_kernel"):
+            layer0[key] = jnp.zeros_like(layer0[key])
+        J = np.asarray(state_jacobians(model, params, x, site="state"))  # [T, 2H, 2H]
+    assert J.shape == (T, 2 * H, 2 * H)
+    f, eye, zero = 1.0 / (1.0 + np.exp(-forget_bias)), np.eye(H), np.zeros((H, H))
+    for t in range(T):
+        d = T - 1 - t
+        want = np.eye(2 * H) if d == 0 else np.block([[zero, 0.5 * f**d * eye], [zero, f**d * eye]])
+        np.testing.assert_allclose(J[t], want, rtol=1e-12, atol=1e-15)

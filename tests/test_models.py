@@ -79,9 +79,10 @@ def test_zero_perturbation_is_a_no_op(name):
     model, params = built(name)
     apply = jax.jit(model.apply, static_argnames=("site", "return_probe"))
     for site in model.sites:
-        h, probe = apply(params, x, jnp.zeros((B, T, H)), site=site, return_probe=True)
+        width = model.site_size(site) if hasattr(model, "site_size") else H  # LSTM "state": [h, c], 2H
+        h, probe = apply(params, x, jnp.zeros((B, T, width)), site=site, return_probe=True)
         np.testing.assert_allclose(h, apply(params, x), rtol=1e-6, atol=1e-7)
-        assert probe.shape == (B, T, H)
+        assert probe.shape == (B, T, width)
 
 
 @pytest.mark.parametrize("name", NAMES)

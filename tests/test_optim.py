@@ -12,6 +12,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from seqgrad.train import config as cfg
@@ -163,3 +164,41 @@ def test_per_replica_hyperparameters_under_vmap():
     expected = -np.array([[3.0, 4.0], [0.3, 0.4], [0.01 * 0.3, 0.01 * 0.4]])
     np.testing.assert_allclose(np.asarray(updates["w"]), expected, rtol=1e-6)
     assert set(optim.hyperparams(states)) == {"learning_rate", "clip_value", "weight_decay"}
+
+
+@pytest.mark.parametrize("clip, expect_clipped", [("global_norm", [1.0, 0.0, 0.0]), ("none", [0.0, 0.0, 0.0])])
+def test_applied_state_matches_the_update_actually_applied(clip, expect_clipped):
+    """sgd: the update is −lr · clip(g). `applied` must report the lr and pre-clip norm of
+    that update; a skipped (non-finite) step applies nothing and reports lr 0, and the
+    schedule does not advance over it (the old metric read the schedule at the training
+    step: 0.3 · s(2) = 0.3 where 0.3 · s(1) = 0.15 was applied)."""
+    c = optim_config(name="sgd", learning_rate=0.3, schedule="warmup_cosine", warmup_steps=2, decay_steps=10,
+                     clip=clip, clip_value=1.0, skip_nonfinite=True)
+    tx = optim.make_optimizer(c, 10)
+    params = {"w": jnp.ones((3,))}
+    state = tx.init(params)
+    grads = [jnp.array([3.0, 0.0, 4.0]), jnp.array([jnp.nan, 0.0, 0.0]), jnp.array([0.3, 0.0, 0.4]),
+             jnp.array([0.6, 0.0, 0.8])]
+    unit = optim.schedule(c, 10)
+    expected_lr = [0.3 * float(unit(0)), 0.0, 0.3 * float(unit(1)), 0.3 * float(unit(2))]
+    norms = [5.0, math.nan, 0.5, 1.0]
+    seen_clipped = []
+    for g, lr, norm in zip(grads, expected_lr, norms):
+        updates, state = tx.update({"w": g}, state, params)
+        new = optax.apply_updates(params, updates)
+        done = optim.applied(state)
+        seen_clipped.append(float(done["clipped"]))
+        assert float(done["learning_rate"]) == pytest.approx(lr, rel=1e-6, abs=1e-12)
+        if math.isnan(norm):
+            assert bool(done["skipped"]) and math.isnan(float(done["grad_norm"]))
+            np.testing.assert_array_equal(np.asarray(new["w"]), np.asarray(params["w"]))
+            continue
+        assert not bool(done["skipped"])
+        assert float(done["grad_norm"]) == pytest.approx(norm, rel=1e-6)
+        g_applied = np.asarray(g) * (min(1.0, 1.0 / norm) if clip == "global_norm" else 1.0)
+        # the parameter change is exactly −(applied lr) · (clipped gradient)
+        np.testing.assert_allclose(np.asarray(params["w"]) - np.asarray(new["w"]), float(done["learning_rate"]) * g_applied,
+                                   rtol=1e-6, atol=1e-7)
+        params = new
+    assert int(optim.applied(state)["count"]) == 3  # three applied updates, one skipped
+    assert seen_clipped[:1] + seen_clipped[2:] == expect_clipped and seen_clipped[1] == 0.0

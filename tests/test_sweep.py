@@ -16,6 +16,7 @@ import ml_collections as mlc
 import numpy as np
 import pytest
 
+from seqgrad import models
 from seqgrad.train import sweep
 from seqgrad.train.loop import Interrupted
 
@@ -325,7 +326,9 @@ def test_script_end_to_end_with_the_real_loop(tmp_path):
         "ca = importlib.util.module_from_spec(_spec)\n"
         "_spec.loader.exec_module(ca)\n"
         "def get_config(arg=None):\n    return ca.get_config('quick')\n"
-        "def get_sweep(arg=None):\n    return ca.get_sweep('quick') + [{'optim.clip': 'bogus'}]\n"
+        # the last point passes validation and fails while training (sgd at lr 1e30 diverges)
+        "def get_sweep(arg=None):\n    return ca.get_sweep('quick') + "
+        "[{'optim.name': 'sgd', 'optim.learning_rate': 1e30, 'optim.clip': 'none'}]\n"
     )
     workdir = tmp_path / "sweep"
     cmd = [sys.executable, os.path.join(root, "scripts", "sweep.py"), f"--config={exp}", f"--workdir={workdir}"]
@@ -335,7 +338,7 @@ def test_script_end_to_end_with_the_real_loop(tmp_path):
     out = json.loads((workdir / "sweep.json").read_text())
     status = [p["status"] for p in out["points"]]
     assert status == ["done", "done", "done", "failed"], out
-    assert "optim.clip='bogus'" in out["points"][3]["error"]
+    assert "diverged" in out["points"][3]["error"]
     # the two global_norm thresholds trained as one run of 2 x 2 replicas
     assert [p["batched"] for p in out["points"][:3]] == [False, True, True]
     (run_dir,) = (workdir / "batched").iterdir()
@@ -353,3 +356,34 @@ def test_script_end_to_end_with_the_real_loop(tmp_path):
     assert second.stdout.count("finished earlier, skipped") == 2, second.stdout
     again = json.loads((workdir / "sweep.json").read_text())
     assert [p["eval"] for p in again["points"]] == [p["eval"] for p in out["points"]]
+
+
+# --------------------------------------------------------------------------- points that switch architecture
+
+
+def _experiment(name, arg=None):
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(f"exp_{name}", os.path.join(root, "experiments", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+@pytest.mark.parametrize("name, arg", [("adding", "lstm"), ("copy", "lstm"), ("delayed_recall", "gru"),
+                                       ("digits", "rnn"), ("clipping_ablation", "quick")])
+def test_points_that_change_the_architecture_validate_with_every_shipped_experiment(name, arg):
+    """A sweep over ``model.name`` on any shipped experiment: every point's run config is valid
+    (the base architecture's options that a point's architecture does not take are dropped)."""
+    from seqgrad.train import config as cfg
+
+    config = _experiment(name, arg)
+    archs = ["rnn", "lstm", "gru", "mingru", "lru"]
+    points = sweep.make_points(config, [{"model.name": a} for a in archs])
+    for point in points:
+        cfg.validate(point.config)
+        assert set(cfg.model_options(point.config)) <= set(models.info(point.config.model.name).options)
+    # a model option the point sets on purpose must be one its architecture takes
+    with pytest.raises(ValueError, match=r"sweep point 0 .*forget_bias.*architecture 'gru' takes no option"):
+        sweep.make_points(config, [{"model.name": "gru", "model.options.forget_bias": 2.0}])

@@ -18,7 +18,10 @@ from seqgrad import tasks
 KEY = jax.random.key(0)
 
 
-@pytest.mark.parametrize("name, length", [("adding", 12), ("copy", 5), ("delayed_recall", 7), ("digits", 64)])
+@pytest.mark.parametrize("name, length", [
+    ("adding", 12), ("copy", 5), ("delayed_recall", 7), ("digits", 64),
+    ("selective_copy", 9), ("associative_recall", 14), ("mnist1d", 40),
+])
 def test_deterministic_in_key_and_shapes(name, length):
     task = tasks.create(name, length=length)
     a = task.batch(KEY, 4)
@@ -150,7 +153,8 @@ def test_digits_split_permutation_and_baseline():
 @pytest.mark.parametrize(
     "name, kwargs, match",
     [
-        ("nope", {}, r"task.name='nope' is unknown; valid choices: \['adding', 'copy', 'delayed_recall', 'digits'\]"),
+        # every registered task is listed (sorted), the four shipped first ones among them
+        ("nope", {}, r"task.name='nope' is unknown; valid choices: \['adding', .*'copy', 'delayed_recall', 'digits'.*\]"),
         ("adding", {"length": 1}, r"task.length=1 is invalid: it must be an integer >= 2"),
         ("copy", {"length": 0}, r"task.length=0 is invalid"),
         ("delayed_recall", {"length": 5, "num_symbols": 1}, r"task.options.num_symbols=1"),

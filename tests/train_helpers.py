@@ -13,6 +13,7 @@ import tempfile
 import jax
 import numpy as np
 
+from seqgrad import configkeys
 from seqgrad.train.checkpoint import Checkpointer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,11 +66,7 @@ def tiny_config(model="rnn", **overrides):
     Equal to what `run_script` passes on the command line."""
     c = experiment("adding", model)
     for key, value in {**TINY, **overrides}.items():
-        section, *rest = key.split(".")
-        node = c[section]
-        for part in rest[:-1]:
-            node = node[part]
-        node[rest[-1]] = value
+        configkeys.set(c, key, value)
     return c
 
 

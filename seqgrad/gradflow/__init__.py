@@ -2,9 +2,14 @@
 
 * `state_jacobians` / `input_jacobians`: ``∂h_{T-1}/∂h_t`` ``[T, H, H]`` and
   ``∂h_{T-1}/∂x_t`` ``[T, H, D]`` for one sequence ``x: [T, D]``, one compiled call.
+* `jacobian_profile`: the same norms at any T and H without the stack: Frobenius
+  norms at every distance from k probe cotangents, exact singular values at
+  chosen distances (`profile`; `profile.choose_method` picks exact or sketch).
 * `spectra`: singular values, spectral/Frobenius norms, condition numbers per
   distance; float32 underflow versus exact zeros.
 * `decay`: fitted decay rate per step and memory horizon.
+* `parameter_jacobians`: ``∂h_{T-1}/∂θ`` for every parameter leaf (`sensitivity`,
+  which also holds the curse-of-memory moments of scalar recurrences).
 * `lyapunov_exponents`: QR-method Lyapunov exponents of the recurrence.
 * `attribution`: the seed's weight-gradient experiment and its decomposition by
   distance from the loss.
@@ -15,13 +20,21 @@
 from seqgrad.gradflow import attribution, decay, seeds, spectra
 from seqgrad.gradflow.jacobians import input_jacobians, state_jacobians
 from seqgrad.gradflow.lyapunov import lyapunov_exponents
+from seqgrad.gradflow import profile
+from seqgrad.gradflow.profile import jacobian_profile
+from seqgrad.gradflow import sensitivity
+from seqgrad.gradflow.sensitivity import parameter_jacobians
 
 __all__ = [
     "attribution",
     "decay",
     "input_jacobians",
+    "jacobian_profile",
     "lyapunov_exponents",
+    "parameter_jacobians",
+    "profile",
     "seeds",
+    "sensitivity",
     "spectra",
     "state_jacobians",
 ]

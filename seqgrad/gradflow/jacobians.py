@@ -48,7 +48,8 @@ def _hidden_size(model: nn.Module) -> int:
 
 @functools.partial(jax.jit, static_argnames=("model", "site"))
 def _state_jacobians(model, params, x, site):
-    T, H = x.shape[0], _hidden_size(model)
+    # The site's width: hidden_size, or 2H for the LSTM's full state site "state".
+    T, H = x.shape[0], model.site_size(site) if hasattr(model, "site_size") else _hidden_size(model)
 
     def last_probe(delta):
         _, probe = model.apply(params, x[None], delta[None], site=site, return_probe=True)

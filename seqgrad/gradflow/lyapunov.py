@@ -9,9 +9,16 @@ the asymptotic decay (λ < 0) or growth rate per step of ``∂s_{T-1}/∂s_t`` a
 its i-th direction; λ_1 governs the long-distance tail of the state Jacobians.
 The product underflows long before T = 10 000, so the tangent frame is
 re-orthonormalised by QR every step (Benettin et al. 1980) inside the shared
-recurrence (`seqgrad.models.recurrence.record_lyapunov`); a linear recurrence
-``s_t = a_t ⊙ s_{t-1} + b_t`` gives ``λ_i = mean_t log|a_t,i|`` directly. For a
-linear RNN ``h ↦ h W`` they are ``log|eig(W)|``.
+recurrence (`seqgrad.models.tangent_frame`), which the model returns as an
+output (``model.apply(..., lyapunov=LyapunovSpec(k), mutable=["lyapunov"])``),
+so these functions work eagerly, under `jax.jit` and under `jax.vmap` over
+parameter sets alike. A linear recurrence ``s_t = a_t ⊙ s_{t-1} + b_t`` gives
+``λ_i = mean_t log|a_t,i|`` directly. For a linear RNN ``h ↦ h W`` they are
+``log|eig(W)|``.
+
+A singular step (units that die) can send a frame direction exactly to zero;
+that direction restarts instead of reading ``-inf`` (`seqgrad.models.tangent_frame`),
+and `lyapunov_statistics` reports how often it happened after the burn-in.
 
 Models without a recurrence (Transformer, dilated convolution) have no step
 Jacobian: `lyapunov_exponents` returns None for them.
@@ -25,17 +32,30 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models.base import RecurrentModel
+from seqgrad.models.recurrence import LYAPUNOV, LyapunovSpec
 
 Array = jax.Array
 
 
-@functools.partial(jax.jit, static_argnames=("model", "num_exponents", "burn_in", "seed"))
-def _lyapunov(model, params, x, num_exponents, burn_in, seed):
-    T, H = x.shape[0], model.hidden_size
-    with recurrence.record_lyapunov(num_exponents, burn_in=burn_in, seed=seed) as recorder:
-        model.apply(params, x[None], jnp.zeros((1, T, H), x.dtype), return_probe=True)
-    return recorder.exponents if recorder.applicable else None
+def _stats(model, params, x, spec):
+    if not isinstance(model, RecurrentModel):
+        return None
+    # The request brings its own zero perturbation at site "hidden" (the top layer's state).
+    _, state = model.apply(params, x[None], return_probe=True, lyapunov=spec, mutable=[LYAPUNOV])
+    return state.get(LYAPUNOV, {}).get("stats")
+
+
+@functools.partial(jax.jit, static_argnames=("model", "spec"))
+def _lyapunov(model, params, x, spec):
+    stats = _stats(model, params, x, spec)
+    return None if stats is None else (stats.exponents, stats.zero_directions)
+
+
+def _check(x, num_exponents, burn_in, seed) -> LyapunovSpec:
+    if x.ndim != 2:
+        raise ValueError(f"x must be one sequence [T, D]; got shape {tuple(x.shape)}")
+    return LyapunovSpec(num_exponents, burn_in=burn_in, seed=seed)
 
 
 def lyapunov_exponents(
@@ -55,7 +75,18 @@ def lyapunov_exponents(
     Returns:
       ``[k]`` exponents, or None when the model has no recurrence.
     """
-    if x.ndim != 2:
-        raise ValueError(f"x must be one sequence [T, D]; got shape {tuple(x.shape)}")
-    return _lyapunov(model, params, x, num_exponents, burn_in, seed)
+    result = _lyapunov(model, params, x, _check(x, num_exponents, burn_in, seed))
+    return None if result is None else result[0]
 
+
+def lyapunov_statistics(
+    model: nn.Module, params, x: Array, *, num_exponents: int, burn_in: int = 0, seed: int = 0
+) -> dict[str, Array] | None:
+    """`lyapunov_exponents` and the number of exactly-zero directions met after the burn-in.
+
+    Returns:
+      ``{"exponents": [k], "zero_directions": []}`` (0 when no step annihilated a
+      frame direction), or None when the model has no recurrence.
+    """
+    result = _lyapunov(model, params, x, _check(x, num_exponents, burn_in, seed))
+    return None if result is None else {"exponents": result[0], "zero_directions": result[1]}

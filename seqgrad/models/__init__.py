@@ -1,10 +1,13 @@
 """The seqgrad model zoo: every architecture as a functional `flax.linen` Module.
 
-Public API: `available()`, `create(name, *, hidden_size, **options)`, `info(name)`.
+Public API: `available()`, `create(name, *, hidden_size, **options)`, `info(name)`,
+`from_flax(cell)`; `create` and `info` also take import strings
+(``"flax:GRUCell"``, ``"package.module:Name"``, see `seqgrad.models.imported`).
 Importing this package registers every architecture module listed below.
 """
 
 from seqgrad.models.registry import Architecture, available, create, info, register
+from seqgrad.models.flax_cell import from_flax
 
 # Each import registers its architecture(s).
 from seqgrad.models import rnn  # noqa: E402,F401  isort: skip
@@ -19,5 +22,12 @@ from seqgrad.models import mingru  # noqa: E402,F401  isort: skip
 from seqgrad.models import attention_rnn  # noqa: E402,F401  isort: skip
 from seqgrad.models import transformer  # noqa: E402,F401  isort: skip
 from seqgrad.models import dilated_conv  # noqa: E402,F401  isort: skip
+from seqgrad.models import indrnn  # noqa: E402,F401  isort: skip
+from seqgrad.models import rg_lru  # noqa: E402,F401  isort: skip
+from seqgrad.models import s6  # noqa: E402,F401  isort: skip
+from seqgrad.models import minlstm  # noqa: E402,F401  isort: skip
+from seqgrad.models import slstm  # noqa: E402,F401  isort: skip
+from seqgrad.models import mlstm  # noqa: E402,F401  isort: skip
+from seqgrad.models import cornn  # noqa: E402,F401  isort: skip
 
-__all__ = ["Architecture", "available", "create", "info", "register"]
+__all__ = ["Architecture", "available", "create", "from_flax", "info", "register"]

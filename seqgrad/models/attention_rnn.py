@@ -33,26 +33,26 @@ import jax.numpy as jnp
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
+from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import check_positive, info, register
 
 
 def stop_early_gradients(s, truncate):
-    """``s: [T, B, H]`` with `jax.lax.stop_gradient` on steps ``t < T − truncate`` (identity if None)."""
+    """``s: [B, T, H]`` with `jax.lax.stop_gradient` on steps ``t < T − truncate`` (identity if None)."""
     if truncate is None:
         return s
-    early = (jnp.arange(s.shape[0]) < s.shape[0] - truncate)[:, None, None]
+    early = (jnp.arange(s.shape[1]) < s.shape[1] - truncate)[None, :, None]
     return jnp.where(early, jax.lax.stop_gradient(s), s)
 
 
-class AttentionRNNLayer(nn.Module):
-    """One layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+class AttentionRNNOptions(ElmanOptions):
+    """The options of `AttentionRNN` (and of its layer), declared once."""
 
-    hidden_size: int
     num_heads: int = 1
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
+
+
+class AttentionRNNLayer(AttentionRNNOptions):
+    """One layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -64,20 +64,11 @@ class AttentionRNNLayer(nn.Module):
             return {"s": jnp.tanh(carry["s"] @ W + u_t)}
 
         carry = {"s": jnp.zeros((x.shape[0], H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step,
-            carry,
-            recurrence.time_major(x) @ U + b,
-            emit=("s",),
-            perturbation=delta,
-            site="s",
-            truncate=truncate,
-            unroll=self.unroll,
-        )
-        s = out["s"]  # [T, B, H]
-        s_kv = recurrence.batch_major(stop_early_gradients(s, truncate))
-        s = recurrence.batch_major(s)
+        s = recurrence.scan_layer(
+            step, carry, recurrence.time_major(x) @ U + b, perturbation=perturbation, site="s",
+            truncate=truncate, unroll=self.unroll, emit=("s",),
+        )["s"]  # [B, T, H]
+        s_kv = stop_early_gradients(s, truncate)
         read = nn.MultiHeadDotProductAttention(
             num_heads=self.num_heads,
             use_bias=False,
@@ -110,17 +101,12 @@ def _validate(options):
     probe_is_state=False,
     recurrent_params=("recurrent_kernel",),
 )
-class AttentionRNN(RecurrentModel):
+class AttentionRNN(RecurrentModel, AttentionRNNOptions):
     """Elman RNN ``s_t`` with a causal multi-head attention read-out ``h_t = s_t + Attn(s_t, s_{≤t})``.
 
     ``x: [B, T, D] -> h: [B, T, H]``. Options: ``num_heads`` (must divide
     ``hidden_size``), ``recurrent_init`` in {orthogonal, identity, normal} scaled
     by ``recurrent_scale``, ``num_layers``, ``unroll`` (scan unroll factor).
     """
-
-    num_heads: int = 1
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
 
     layer = AttentionRNNLayer

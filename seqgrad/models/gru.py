@@ -19,14 +19,15 @@ Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``input_kernel: [D, 3H]`` (blocks
 ``z, r, h̃``), ``recurrent_kernel: [H, 2H]`` (``W_z, W_r`` fused), ``candidate_kernel:
 [H, H]`` (``W_h``), ``bias: [3H]`` (its ``z`` block starts at ``update_bias``).
 
-Speed: the input projections of all steps are one GEMM outside the scan; each
-step is one ``[H, 2H]`` matmul and one ``tanh`` for both gates (σ(z) = ½·tanh(z/2)
-+ ½, the ½ folded into scaled weight copies before the scan), then the candidate
-matmul. Without a perturbation or truncation (training, plain gradients) the
-layer runs `seqgrad.models.fused_gru.gru`, whose backward is written by hand (one
-reverse loop, then single GEMMs for the weight gradients); ``fused=False`` runs
-the generic scan under JAX's automatic differentiation instead (needed for
-forward-mode `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
+Speed: the input projections of all steps are GEMMs outside the loop, one
+``[T, B, H]`` per gate; each step is one ``[H, 2H]`` matmul and one ``tanh`` per
+gate (σ(z) = ½·tanh(z/2) + ½, the ½ folded into scaled weight copies by
+`GRU_CELL`'s ``prepare``), then the candidate matmul. `GRU_CELL` declares the
+step once; plain calls (training, plain gradients) run it with its hand-written
+VJP (one reverse loop, then single GEMMs for the weight gradients), calls with a
+perturbation, truncation or Lyapunov request under autodiff of the generic scan
+(`seqgrad.models.handwritten_vjp`); ``fused=False`` always takes the generic
+scan (needed for forward-mode `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ import numbers
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
-from seqgrad.models import fused_gru, recurrence
+from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
+from seqgrad.models.handwritten_vjp import ROW_CONTRACTION, gate_blocks
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import register
 
@@ -56,18 +59,89 @@ def gru_bias_init(update_bias: float):
     return init
 
 
-class GRULayer(nn.Module):
-    """One GRU layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``.
+def _prepare(params):
+    """The ½ of σ(v) = ½ tanh(v/2) + ½ folded into the gate columns: ``(W_zr/2, W_h, U s, b s)``."""
+    W_zr, W_h, U, b = params
+    H = W_h.shape[0]
+    s = jnp.concatenate([jnp.full((2 * H,), 0.5, U.dtype), jnp.ones((H,), U.dtype)])
+    return W_zr * 0.5, W_h, U * s, b * s
 
-    ``fused`` (default True) runs `seqgrad.models.fused_gru.gru` (hand-written
-    backward) when ``perturbation`` and ``truncate`` are None; False always runs
-    the generic `recurrence.scan` under automatic differentiation.
+
+def _project(params, x):
+    _, W_h, U, _ = params
+    return tuple(x @ U_g for U_g in gate_blocks(U, W_h.shape[0], 3))  # x_t U_g, one [T, B, H] per gate
+
+
+def _step(params, carry, inputs_t):
+    """``a = tanh(h W_zr + u + b)`` (scaled), ``z, r = ½a + ½``, candidate after the reset; saves residuals."""
+    W_zr, W_h, _, b = params
+    H = W_h.shape[0]
+    h = carry["h"]
+    b_z, b_r, b_h = gate_blocks(b, H, 3)
+    g = h @ W_zr
+    a_z = jnp.tanh(g[:, :H] + inputs_t[0] + b_z)
+    a_r = jnp.tanh(g[:, H:] + inputs_t[1] + b_r)
+    rh = (0.5 * a_r + 0.5) * h
+    candidate = jnp.tanh(rh @ W_h + inputs_t[2] + b_h)
+    h_new = h + (0.5 * a_z + 0.5) * (candidate - h)
+    return {"h": h_new}, (a_z, a_r, candidate, h_new, rh)
+
+
+def _backward(params, x, saved, dh_seq, unroll):
+    """Reverse loop, with ``dh = ∂L/∂h_t + (∂L/∂h_t through step t+1, carried)``:
+
+        dz_h = dh ⊙ z ⊙ (1 - h̃²)                      d(rh) = dz_h W_hᵀ
+        dz_z = dh ⊙ (h̃ - h_{t-1}) ⊙ ½(1 - a_z²)      dz_r = d(rh) ⊙ h_{t-1} ⊙ ½(1 - a_r²)
+        ∂L/∂h_{t-1} (carried) = dh ⊙ (1 - z) + d(rh) ⊙ r + [dz_z, dz_r] W_zrᵀ
+
+    (``d(rh)`` first: ``dz_r`` needs it; one ``K = 2H`` matmul for the gates measured
+    faster than two ``K = H`` ones), then, summed over the ``N = T·B`` rows,
+    ``∂W_zr = Σ h_{t-1}ᵀ [dz_z, dz_r]``, ``∂W_h = Σ (r ⊙ h_{t-1})ᵀ dz_h``,
+    ``∂U = Σ x_tᵀ dz``, ``∂b = Σ dz`` and ``∂x_t = dz_t Uᵀ``, with ``dz = [dz_z, dz_r, dz_h]``.
     """
+    W_zr, W_h, U, _ = params
+    a_z, a_r, candidate, hs, rh = saved
+    H = W_h.shape[0]
+    W_zr_t, W_h_t = W_zr.T, W_h.T
+
+    def step(dh_next, inputs):
+        dh_out, h, a_z, a_r, c = inputs
+        dh = dh_out + dh_next
+        z = 0.5 * a_z + 0.5
+        dz_h = dh * z * (1 - c * c)
+        d_rh = dz_h @ W_h_t
+        dz_zr = jnp.concatenate([dh * (c - h) * (0.5 - 0.5 * a_z * a_z), d_rh * h * (0.5 - 0.5 * a_r * a_r)], 1)
+        dh_prev = dh * (1 - z) + d_rh * (0.5 * a_r + 0.5) + dz_zr @ W_zr_t
+        return dh_prev, (dz_zr, dz_h)
+
+    inputs = (dh_seq, handwritten_vjp.shift_down(hs), a_z, a_r, candidate)
+    _, (dz_zr, dz_h) = lax.scan(step, jnp.zeros_like(hs[0]), inputs, reverse=True, unroll=unroll)
+
+    N, D = hs.shape[0] * hs.shape[1], x.shape[-1]
+    # Gate block: rows [h_{t-1}, x_t, 1] give (∂W_zr, ∂U_zr, ∂b_zr) in one GEMM.
+    dW_zr, dU_zr, db_zr = handwritten_vjp.parameter_gradients(hs, x, dz_zr)
+    dz_h_rows = dz_h.reshape(N, H)
+    dW_h = lax.dot_general(rh.reshape(N, H), dz_h_rows, ROW_CONTRACTION)
+    dU = jnp.concatenate([dU_zr, lax.dot_general(x.reshape(N, D), dz_h_rows, ROW_CONTRACTION)], axis=1)
+    db = jnp.concatenate([db_zr, dz_h_rows.sum(axis=0)])
+    dx = dz_zr @ U[:, : 2 * H].T + dz_h @ U[:, 2 * H :].T
+    return (dW_zr, dW_h, dU, db), dx
+
+
+GRU_CELL = handwritten_vjp.Cell(prepare=_prepare, project=_project, step=_step, backward=_backward, output=3, extra=2)
+
+
+class GRUOptions(nn.Module):
+    """The options of `GRU` (and of its layer), declared once."""
 
     hidden_size: int
     update_bias: float = 0.0
     unroll: int = DEFAULT_UNROLL
     fused: bool = True
+
+
+class GRULayer(GRUOptions):
+    """One GRU layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]`` (``fused``: see `GRU`)."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -77,30 +151,10 @@ class GRULayer(nn.Module):
         W_zr = self.param("recurrent_kernel", nn.initializers.orthogonal(), (H, 2 * H), dtype)
         W_h = self.param("candidate_kernel", nn.initializers.orthogonal(), (H, H), dtype)
         b = self.param("bias", gru_bias_init(self.update_bias), (3 * H,), dtype)
-
-        # The ½ of σ(z) = ½ tanh(z/2) + ½ folded into the gate columns of the kernels.
-        s = jnp.concatenate([jnp.full((2 * H,), 0.5, dtype), jnp.ones((H,), dtype)])
-        W_zr_half = W_zr * 0.5
-        if self.fused and perturbation is None and truncate is None:
-            h = fused_gru.gru(W_zr_half, W_h, U * s, b * s, recurrence.time_major(x), self.unroll)
-            h = recurrence.batch_major(h)
-            return h, h
-        # One GEMM for all steps on time-major x: [T, B, 3H].
-        inputs = recurrence.time_major(x) @ (U * s) + b * s
-
-        def step(carry, u_t):
-            h = carry["h"]
-            zr = 0.5 * jnp.tanh(h @ W_zr_half + u_t[:, : 2 * H]) + 0.5
-            z, r = zr[:, :H], zr[:, H:]
-            candidate = jnp.tanh((r * h) @ W_h + u_t[:, 2 * H :])
-            return {"h": h + z * (candidate - h)}
-
-        carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, perturbation=delta, site="h", truncate=truncate, unroll=self.unroll
-        )
-        h = recurrence.batch_major(out["h"])
+        h = handwritten_vjp.run(
+            GRU_CELL, (W_zr, W_h, U, b), x, handwritten=self.fused,
+            perturbation=perturbation, truncate=truncate, unroll=self.unroll,
+        )["h"]
         return h, h
 
 
@@ -119,18 +173,14 @@ def validate(options):
     claim="h_t = (1-z_t) h_{t-1} + z_t h̃_t is an additive path: with z_t ≈ 0 gradients flow through directly",
     recurrent_params=("recurrent_kernel", "candidate_kernel"),
 )
-class GRU(RecurrentModel):
+class GRU(RecurrentModel, GRUOptions):
     """GRU (the seed's equations, Cho et al. 2014); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``update_bias`` (initial update-gate bias b_z, default 0.0; negative keeps
     more of ``h_{t-1}``); ``num_layers``; ``unroll`` (scan unroll factor); ``fused``
-    (default True: without a perturbation or truncation, run `seqgrad.models.fused_gru.gru`,
-    whose backward is written by hand; False: automatic differentiation of the generic
-    scan, which also supports forward mode, `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
+    (default True: plain calls run the hand-written VJP of `GRU_CELL`, see
+    `seqgrad.models.handwritten_vjp`; False: always autodiff of the generic scan, which
+    also supports forward mode, `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
     """
-
-    update_bias: float = 0.0
-    unroll: int = DEFAULT_UNROLL
-    fused: bool = True
 
     layer = GRULayer

@@ -55,3 +55,16 @@ def elman_parameters(module, input_size: int, hidden_size: int, dtype, recurrent
     )
     b = module.param("bias", nn.initializers.zeros, (hidden_size,), dtype)
     return U, W, b
+
+
+class ElmanOptions(nn.Module):
+    """Options shared by the Elman-family layers and models (`rnn`, `residual_rnn`, `skip_rnn`, ...).
+
+    An architecture's options class extends it with its own fields; its layer and
+    its model both inherit that class, so every option is declared once.
+    """
+
+    hidden_size: int
+    recurrent_init: str = "orthogonal"
+    recurrent_scale: float = 1.0
+    unroll: int = 1

@@ -74,13 +74,17 @@ def gamma_log_init(key, nu_log):
     return 0.5 * jnp.log1p(-jnp.exp(-2.0 * jnp.exp(nu_log)))
 
 
-class LRULayer(nn.Module):
-    """One LRU layer: ``x: [B, T, D] -> (h, state)``, ``h: [B, T, H]``, ``state = [Re x, Im x]: [B, T, H]``."""
+class LRUOptions(nn.Module):
+    """The options of `LRU` (and of its layer), declared once."""
 
     hidden_size: int
     r_min: float = 0.9
     r_max: float = 0.999
     max_phase: float = 2 * math.pi
+
+
+class LRULayer(LRUOptions):
+    """One LRU layer: ``x: [B, T, D] -> (h, state)``, ``h: [B, T, H]``, ``state = [Re x, Im x]: [B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -105,12 +109,9 @@ class LRULayer(nn.Module):
         # (u B) γ: B and γ are complex/real [H, N] and [N]; one GEMM per real part.
         gamma = jnp.exp(gamma_log)
         b = jax.lax.complex(u @ B_re, u @ B_im) * gamma  # [T, B, N]
-        if perturbation is not None:
-            delta = recurrence.time_major(perturbation)
-            b = b + jax.lax.complex(delta[..., :N], delta[..., N:])
         a = jnp.broadcast_to(lam, b.shape)
-        a, b = recurrence.truncate_inputs(a, b, truncate)
-        state = recurrence.linear_recurrence(a, b)  # [T, B, N] complex
+        delta = None if perturbation is None else recurrence.time_major(perturbation)  # real view [Re, Im]
+        state = recurrence.linear_recurrence(a, b, perturbation=delta, truncate=truncate)  # [T, B, N] complex
         # Re(x C) = Re x · C_re − Im x · C_im.
         h = state.real @ C_re - state.imag @ C_im + D * u
         probe = jnp.concatenate([state.real, state.imag], axis=-1)
@@ -144,7 +145,7 @@ def _validate(options):
     probe_is_state=True,
     recurrent_params=("nu_log", "theta_log"),
 )
-class LRU(RecurrentModel):
+class LRU(RecurrentModel, LRUOptions):
     """Linear Recurrent Unit ``x_t = λ ⊙ x_{t−1} + γ ⊙ (B u_t)``, ``h_t = Re(C x_t) + D ⊙ u_t``.
 
     ``x: [B, T, D] -> h: [B, T, H]``; ``H`` (``hidden_size``) must be even: the
@@ -154,9 +155,5 @@ class LRU(RecurrentModel):
     Options: ``r_min``, ``r_max`` (ring of ``|λ|`` at init, ``0 ≤ r_min < r_max ≤ 1``),
     ``max_phase`` (``arg λ`` uniform on ``[0, max_phase)``), ``num_layers``.
     """
-
-    r_min: float = 0.9
-    r_max: float = 0.999
-    max_phase: float = 2 * math.pi
 
     layer = LRULayer

@@ -18,15 +18,18 @@ flax's own `LSTMCell` starts it at 0, a gate of 0.5).
 Gradient flow: ``∂c_t/∂c_{t-1} = diag(f_t)`` along the cell path (the "constant
 error carousel"): with all weights zero, ``∂c_T/∂c_t = σ(b_f)^(T-t)·I`` exactly.
 ``site="cell"`` puts the gradient-flow perturbation on ``c_t`` and returns the
-cell sequence as the probe, so diagnostics measure ``∂c_{T-1}/∂c_t``.
+cell sequence as the probe, so diagnostics measure ``∂c_{T-1}/∂c_t``;
+``site="state"`` puts it on the full state ``[h_t, c_t]`` (``2H`` wide), so the
+state Jacobians are ``[2H, 2H]`` (with all weights zero, ``[[0, 0], [0, σ(b_f)^d I]]``).
 
 Speed: σ(z) = ½·tanh(z/2) + ½ with the ½ folded into (scaled copies of) the
 weights, so every gate is a ``tanh``; each step is one ``[B, H] x [H, 4H]``
-matmul. Without a perturbation or truncation (training, plain gradients) the
-layer runs `seqgrad.models.fused.lstm`, whose backward is written by hand (one
-reverse loop, then single GEMMs for the weight gradients); ``fused=False`` runs
-the generic scan under JAX's automatic differentiation instead (needed for
-forward-mode `jax.jvp`/`jax.jacfwd`). Both give the same numbers.
+matmul. `LSTM_CELL` declares the step once; plain calls (training, plain
+gradients) run it with its hand-written VJP (one reverse loop, then single GEMMs
+for the weight gradients), calls with a perturbation, truncation or Lyapunov
+request under autodiff of the generic scan (`seqgrad.models.handwritten_vjp`);
+``fused=False`` always takes the generic scan (needed for forward-mode
+`jax.jvp`/`jax.jacfwd`). Both give the same numbers.
 """
 
 from __future__ import annotations
@@ -35,15 +38,18 @@ import numbers
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
-from seqgrad.models import fused as fused_layers
-from seqgrad.models import recurrence
+from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
+from seqgrad.models.handwritten_vjp import gate_blocks
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import register
 
 # Scan unroll factor chosen with benchmarks/bench_cells.py (CPU, float32).
 DEFAULT_UNROLL = 1
+# Site -> the carry entries the perturbation enters (and the probe concatenates).
+SITE_KEYS = {"hidden": ("h",), "cell": ("c",), "state": ("h", "c")}
 
 
 def gate_scale(hidden_size: int, dtype) -> jnp.ndarray:
@@ -63,16 +69,84 @@ def lstm_bias_init(forget_bias: float):
     return init
 
 
-class LSTMLayer(nn.Module):
-    """One LSTM layer: ``x: [B, T, D] -> (h, probe)``, both ``[B, T, H]``.
+def _prepare(params):
+    """``(W, U, b) -> (W s, U s, b s)``: tanh(s ⊙ z) gives every gate, σ(z) = ½ tanh(z/2) + ½ on i, f, o."""
+    W, U, b = params
+    s = gate_scale(W.shape[0], W.dtype)
+    return W * s, U * s, b * s
 
-    ``probe`` is ``h`` for ``site="hidden"`` and the cell sequence ``c`` for ``site="cell"``.
+
+def _project(params, x):
+    W, U, _ = params
+    return tuple(x @ U_g for U_g in gate_blocks(U, W.shape[0], 4))  # one [T, B, H] input per gate
+
+
+def _step(params, carry, inputs_t):
+    """The cell: ``a = tanh(h W + u + b)`` (scaled), ``i, f, o = ½a + ½``, ``c̃ = a``; saves the backward's residuals."""
+    W, _, b = params
+    H = W.shape[0]
+    z, biases = gate_blocks(carry["h"] @ W, H, 4), gate_blocks(b, H, 4)
+    a_i, a_f, a_o, a_c = (jnp.tanh(z[g] + inputs_t[g] + biases[g]) for g in range(4))
+    c = (0.5 * a_f + 0.5) * carry["c"] + (0.5 * a_i + 0.5) * a_c
+    h = (0.5 * a_o + 0.5) * jnp.tanh(c)
+    return {"h": h, "c": c}, (a_i, a_f, a_o, a_c, h, carry["c"])
+
+
+def _backward(params, x, saved, dh_seq, unroll):
+    """Reverse loop, with ``dh_t = ∂L/∂h_t + dz_{t+1} Wᵀ`` and
+    ``dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ o (1 - tanh²c_t)``:
+
+        dz_i = dc ⊙ c̃ ⊙ ½(1 - a_i²)        dz_f = dc ⊙ c_{t-1} ⊙ ½(1 - a_f²)
+        dz_o = dh ⊙ tanh(c_t) ⊙ ½(1 - a_o²) dz_c̃ = dc ⊙ i ⊙ (1 - a_c̃²)
     """
+    W, U, _ = params
+    *acts, hs, c_prev = saved
+    W_t = W.T
+    zero = jnp.zeros_like(hs[0])
+
+    def step(carry, inputs):
+        dh_recurrent, dc_forget = carry
+        dh_out, a_i, a_f, a_o, a_c, c_before = inputs
+        i, f = 0.5 * a_i + 0.5, 0.5 * a_f + 0.5
+        dh = dh_out + dh_recurrent
+        tanh_c = jnp.tanh(f * c_before + i * a_c)
+        dc = dc_forget + dh * (0.5 * a_o + 0.5) * (1 - tanh_c * tanh_c)
+        dz = jnp.concatenate(
+            [
+                dc * a_c * (0.5 - 0.5 * a_i * a_i),
+                dc * c_before * (0.5 - 0.5 * a_f * a_f),
+                dh * tanh_c * (0.5 - 0.5 * a_o * a_o),
+                dc * i * (1 - a_c * a_c),
+            ],
+            axis=1,
+        )
+        return (dz @ W_t, dc * f), dz
+
+    _, dz = lax.scan(step, (zero, zero), (dh_seq, *acts, c_prev), reverse=True, unroll=unroll)  # [T, B, 4H]
+    dW, dU, db = handwritten_vjp.parameter_gradients(hs, x, dz)
+    return (dW, dU, db), dz @ U.T
+
+
+LSTM_CELL = handwritten_vjp.Cell(
+    prepare=_prepare, project=_project, step=_step, backward=_backward, carry=("h", "c"), output=4, extra=2
+)
+
+
+class LSTMOptions(nn.Module):
+    """The options of `LSTM` (and of its layer), declared once."""
 
     hidden_size: int
     forget_bias: float = 1.0
     unroll: int = DEFAULT_UNROLL
     fused: bool = True
+
+
+class LSTMLayer(LSTMOptions):
+    """One LSTM layer: ``x: [B, T, D] -> (h, probe)``.
+
+    ``probe`` is ``h`` for ``site="hidden"``, the cell sequence ``c`` for
+    ``site="cell"`` (both ``[B, T, H]``) and ``[h, c]`` (``[B, T, 2H]``) for ``site="state"``.
+    """
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -81,33 +155,13 @@ class LSTMLayer(nn.Module):
         U = self.param("input_kernel", input_initializer(), (x.shape[-1], 4 * H), dtype)
         W = self.param("recurrent_kernel", nn.initializers.orthogonal(), (H, 4 * H), dtype)
         b = self.param("bias", lstm_bias_init(self.forget_bias), (4 * H,), dtype)
-
-        # tanh(s ⊙ z) gives every gate in one pass: σ(z) = ½ tanh(z/2) + ½ on (i, f, o).
-        s = gate_scale(H, dtype)
-        W_s, U_s, b_s = W * s, U * s, b * s
-        if self.fused and perturbation is None and truncate is None and site == "hidden":
-            h = recurrence.batch_major(fused_layers.lstm(W_s, U_s, b_s, recurrence.time_major(x), self.unroll))
-            return h, h
-        # One GEMM for all steps, on time-major x: transposing [B, T, D] is cheaper than [B, T, 4H].
-        inputs = recurrence.time_major(x) @ U_s + b_s  # [T, B, 4H]
-
-        def step(carry, u_t):
-            a = jnp.tanh(carry["h"] @ W_s + u_t)
-            gates = 0.5 * a[:, : 3 * H] + 0.5
-            i, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-            c = f * carry["c"] + i * a[:, 3 * H :]
-            return {"h": o * jnp.tanh(c), "c": c}
-
-        zeros = jnp.zeros((x.shape[0], H), dtype)
-        carry = {"h": zeros, "c": zeros}
-        key = "c" if site == "cell" else "h"
-        emit = ("h", "c") if site == "cell" else ("h",)
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, emit=emit, perturbation=delta, site=key, truncate=truncate, unroll=self.unroll
+        keys = SITE_KEYS[site]
+        out = handwritten_vjp.run(
+            LSTM_CELL, (W, U, b), x, handwritten=self.fused, perturbation=perturbation,
+            site=keys if len(keys) > 1 else keys[0], emit=tuple(dict.fromkeys(("h", *keys))),
+            truncate=truncate, unroll=self.unroll,
         )
-        h = recurrence.batch_major(out["h"])
-        return h, recurrence.batch_major(out[key])
+        return out["h"], jnp.concatenate([out[key] for key in keys], axis=-1)
 
 
 def validate(options):
@@ -127,20 +181,19 @@ def validate(options):
     "through the cell state undiminished (constant error carousel)",
     recurrent_params=("recurrent_kernel",),
 )
-class LSTM(RecurrentModel):
+class LSTM(RecurrentModel, LSTMOptions):
     """LSTM (the seed's equations); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``forget_bias`` (initial forget-gate bias, default 1.0); ``num_layers``;
-    ``unroll`` (scan unroll factor); ``fused`` (default True: the hand-written backward
-    of `seqgrad.models.fused.lstm` when no perturbation or truncation is given and the
-    site is ``"hidden"``; False: automatic differentiation of the generic scan, which
-    also supports forward mode). Sites: ``"hidden"`` (``h_t``) and ``"cell"`` (``c_t``).
+    ``unroll`` (scan unroll factor); ``fused`` (default True: plain calls run the
+    hand-written VJP of `LSTM_CELL`, see `seqgrad.models.handwritten_vjp`; False: always
+    autodiff of the generic scan, which also supports forward mode). Sites: ``"hidden"``
+    (``h_t``), ``"cell"`` (``c_t``) and ``"state"`` (``[h_t, c_t]``, ``2H`` wide).
     """
 
-    sites = ("hidden", "cell")
+    sites = ("hidden", "cell", "state")
 
-    forget_bias: float = 1.0
-    unroll: int = DEFAULT_UNROLL
-    fused: bool = True
+    def site_size(self, site: str) -> int:
+        return 2 * self.hidden_size if site == "state" else self.hidden_size
 
     layer = LSTMLayer

@@ -45,12 +45,16 @@ def g(v):
 ACTIVATIONS = {"linear": lambda v: v, "g": g}
 
 
-class MinGRULayer(nn.Module):
-    """One minGRU layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+class MinGRUOptions(nn.Module):
+    """The options of `MinGRU` (and of its layer), declared once."""
 
     hidden_size: int
     activation: str = "linear"
     gate_bias: float = 0.0
+
+
+class MinGRULayer(MinGRUOptions):
+    """One minGRU layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -65,10 +69,7 @@ class MinGRULayer(nn.Module):
         z = jax.nn.sigmoid(x @ W_z + b_z)  # [T, B, H]
         candidate = ACTIVATIONS[self.activation](x @ W_h + b_h)
         a, b = 1.0 - z, z * candidate
-        if perturbation is not None:
-            b = b + recurrence.time_major(perturbation)
-        a, b = recurrence.truncate_inputs(a, b, truncate)
-        h = recurrence.batch_major(recurrence.linear_recurrence(a, b))
+        h = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
         return h, h
 
 
@@ -82,15 +83,12 @@ class MinGRULayer(nn.Module):
     probe_is_state=True,
     recurrent_params=("gate_kernel",),
 )
-class MinGRU(RecurrentModel):
+class MinGRU(RecurrentModel, MinGRUOptions):
     """minGRU ``h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t`` with ``z_t, h̃_t`` from ``x_t`` only.
 
     ``x: [B, T, D] -> h: [B, T, H]``. Options: ``activation`` in {linear, g}
     (candidate activation), ``gate_bias`` (initial ``b_z``: negative keeps more
     memory at init), ``num_layers``.
     """
-
-    activation: str = "linear"
-    gate_bias: float = 0.0
 
     layer = MinGRULayer

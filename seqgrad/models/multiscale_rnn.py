@@ -29,7 +29,7 @@ import numpy as np
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, input_initializer, recurrent_initializer
+from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, input_initializer, recurrent_initializer
 from seqgrad.models.registry import check_positive, register
 
 
@@ -45,15 +45,15 @@ def connection_mask(hidden_size: int, num_modules: int) -> np.ndarray:
     return (group[:, None] >= group[None, :]).astype(np.float32)
 
 
-class ClockworkLayer(nn.Module):
-    """One clockwork layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+class MultiscaleRNNOptions(ElmanOptions):
+    """The options of `MultiscaleRNN` (and of its layer), declared once."""
 
-    hidden_size: int
     num_modules: int = 4
     period_base: int = 2
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
+
+
+class ClockworkLayer(MultiscaleRNNOptions):
+    """One clockwork layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -76,11 +76,9 @@ class ClockworkLayer(nn.Module):
             return {"h": jnp.where(tick, jnp.tanh(h @ W + u), h)}
 
         carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, perturbation=delta, site="h", truncate=truncate, unroll=self.unroll
-        )
-        h = recurrence.batch_major(out["h"])
+        h = recurrence.scan_layer(
+            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
+        )["h"]
         return h, h
 
 
@@ -106,18 +104,12 @@ def validate(options):
     "their gradients travel shorter distances",
     recurrent_params=("recurrent_kernel",),
 )
-class MultiscaleRNN(RecurrentModel):
+class MultiscaleRNN(RecurrentModel, MultiscaleRNNOptions):
     """Clockwork RNN with module periods 1, k, k², …; ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``num_modules`` (G, must divide ``hidden_size``, default 4);
     ``period_base`` (k, default 2); ``recurrent_init`` in {orthogonal, identity,
     normal} scaled by ``recurrent_scale``; ``num_layers``; ``unroll``.
     """
-
-    num_modules: int = 4
-    period_base: int = 2
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
 
     layer = ClockworkLayer

@@ -66,12 +66,16 @@ def bias_init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -BIAS_INIT_RANGE, BIAS_INIT_RANGE)
 
 
-class OrthogonalLayer(nn.Module):
-    """One expRNN layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+class OrthogonalRNNOptions(nn.Module):
+    """The options of `OrthogonalRNN` (and of its layer), declared once."""
 
     hidden_size: int
     activation: str = "modrelu"
     unroll: int = 1
+
+
+class OrthogonalLayer(OrthogonalRNNOptions):
+    """One expRNN layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -89,11 +93,9 @@ class OrthogonalLayer(nn.Module):
             return {"h": phi(carry["h"] @ W + u_t, b)}
 
         carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, perturbation=delta, site="h", truncate=truncate, unroll=self.unroll
-        )
-        h = recurrence.batch_major(out["h"])
+        h = recurrence.scan_layer(
+            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
+        )["h"]
         return h, h
 
 
@@ -108,14 +110,11 @@ class OrthogonalLayer(nn.Module):
     "only the activation's derivative can shrink gradients",
     recurrent_params=("recurrent_generator",),
 )
-class OrthogonalRNN(RecurrentModel):
+class OrthogonalRNN(RecurrentModel, OrthogonalRNNOptions):
     """expRNN ``h_t = φ(expm(A - Aᵀ) h_{t-1} + U x_t)``; ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``activation`` in {modrelu, tanh, linear} (default modrelu, as in the
     paper); ``num_layers``; ``unroll`` (scan unroll factor).
     """
-
-    activation: str = "modrelu"
-    unroll: int = 1
 
     layer = OrthogonalLayer

@@ -21,171 +21,74 @@ Linear recurrences ``s_t = a_t ⊙ s_{t-1} + b_t`` (LRU, minGRU) run with
 `linear_recurrence`, a `jax.lax.associative_scan`; adding ``δ_t`` after the
 step is the same as adding it to ``b_t``.
 
-Lyapunov exponents of the state recurrence are recorded here too, because the
-step Jacobians only exist inside the recurrence: within
-``with record_lyapunov(k) as rec:`` the perturbed `scan` (the top layer) carries
-k tangent vectors through ``jax.linearize`` of its step and re-orthonormalises
-them by QR every step (Benettin et al. 1980), and `linear_recurrence`, whose step
-Jacobian is ``diag(a_t)``, sums ``log|a_t|``. Models need no change.
+Lyapunov exponents travel with the perturbation, never through module state.
+`seqgrad.models.base.RecurrentModel` called with ``lyapunov=LyapunovSpec(k, ...)``
+wraps the top layer's perturbation in a `tangent_frame.Tracked`; the `scan` (or
+`linear_recurrence`) that receives it carries k tangent vectors through its step
+(`seqgrad.models.tangent_frame`), and the model returns the resulting
+`LyapunovStats` in the flax collection ``"lyapunov"``:
+
+    _, state = model.apply(params, x, return_probe=True,
+                           lyapunov=LyapunovSpec(8, burn_in=100), mutable=["lyapunov"])
+    stats = state["lyapunov"]["stats"]        # LyapunovStats; stats.exponents: [8]
+
+Being an output, this works the same eagerly, under `jax.jit` (cached calls too)
+and under `jax.vmap` over parameter sets. Direct use without a model:
+``scan(..., lyapunov=spec)`` adds ``out["lyapunov"]`` and
+``linear_recurrence(..., lyapunov=spec)`` returns ``(s, stats)``.
+
+The pattern a layer follows (``layer(x [B, T, D], perturbation [B, T, ...] | None,
+site=..., truncate=None) -> (h, probe)``), which gives it gradient-flow
+perturbations, truncated BPTT and Lyapunov exponents with no further code:
+
+* step-wise: hand the batch-major ``perturbation`` to `scan_layer` (or, time-major,
+  ``scan(..., perturbation=time_major(perturbation))``), never add it by hand:
+
+      out = recurrence.scan_layer(step, carry, inputs, perturbation=perturbation,
+                                  site="h", truncate=truncate, unroll=self.unroll)
+      return out["h"], out["h"]
+
+* linear ``s_t = a_t ⊙ s_{t-1} + b_t``: pass it to `linear_recurrence`, which adds it
+  to ``b`` (for complex ``b`` in the real view ``[Re, Im]`` on the last axis):
+
+      s = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)  # [B, T, ...]
+
+  (or, time-major, ``linear_recurrence(a, b, perturbation=time_major(perturbation),
+  truncate=truncate)``)
+
+* the model: declare the options once in a flax Module (``class MOptions(nn.Module)``
+  with ``hidden_size`` and the options), then ``class MLayer(MOptions)`` (the layer's
+  ``__call__``) and ``class M(RecurrentModel, MOptions)`` with ``layer = MLayer``;
+  `RecurrentModel` stacks the layers, hands the perturbation (tracked when Lyapunov
+  exponents are requested) to the top layer and sows the statistics.
+
+A layer may transform the perturbation with `jax.tree.map` (it maps the wrapped
+array). Adding a Lyapunov-tracked perturbation by hand (``b + delta``) raises a
+`TypeError` that points here. The recorded recurrence is the one the top layer's
+perturbation enters: the state at the perturbation site's layer.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from seqgrad.models import tangent_frame
+from seqgrad.models.tangent_frame import LyapunovSpec, LyapunovStats
+
 Array = jax.Array
 Carry = dict[str, Array]
 Step = Callable[[Carry, Any], Carry]
 
+# Key of the Lyapunov statistics in the outputs of `scan` and in the model's flax collection.
+LYAPUNOV = "lyapunov"
 
-@dataclasses.dataclass
-class LyapunovRecorder:
-    """What `record_lyapunov` recorded: the Lyapunov exponents of the last recorded recurrence.
-
-    Attributes:
-      num_exponents: k, how many (largest) exponents to compute.
-      burn_in: steps run before accumulating (the tangent frame aligns meanwhile).
-      seed: seed of the random orthonormal initial tangent frame.
-      log_growth: ``[k]`` sum over the recorded steps of ``log|diag R_t|`` (QR) or of
-        ``log|a_t|`` (linear recurrence), or None when no recurrence ran.
-      steps: number of accumulated steps.
-      dimension: real dimension of the recorded state.
-    """
-
-    num_exponents: int
-    burn_in: int = 0
-    seed: int = 0
-    log_growth: Array | None = None
-    steps: int = 0
-    dimension: int = 0
-
-    @property
-    def applicable(self) -> bool:
-        """False when the model ran no recurrence (Transformer, dilated convolution)."""
-        return self.log_growth is not None
-
-    @property
-    def exponents(self) -> Array:
-        """``[k]`` exponents per step, ``λ_i = log_growth_i / steps``, sorted descending."""
-        if self.log_growth is None:
-            raise ValueError("no recurrence was recorded: Lyapunov exponents are not applicable")
-        return -jnp.sort(-self.log_growth / self.steps)
-
-
-_RECORDERS: list[LyapunovRecorder] = []
-
-
-@contextlib.contextmanager
-def record_lyapunov(num_exponents: int, *, burn_in: int = 0, seed: int = 0) -> Iterator[LyapunovRecorder]:
-    """Records the k largest Lyapunov exponents of the recurrence run inside the block.
-
-    The recorded recurrence is the last `scan` called with a perturbation (the top
-    layer of a `RecurrentModel`, so call the model with a zero perturbation) or the
-    last `linear_recurrence`. Its state is the whole carry (``h`` and ``c`` for the
-    LSTM), flattened, complex entries as ``[Re, Im]``: with the step Jacobian
-    ``A_t = ∂carry_t/∂carry_{t-1}``, the tangent frame ``Q_t R_t = A_t Q_{t-1}``
-    gives ``λ_i = (1/T) Σ_t log|R_t[i, i]|`` (Benettin et al. 1980; Pikovsky &
-    Politi 2016, ch. 3). Re-orthonormalising every step keeps every number O(1),
-    so T = 10 000+ works in float32 where the raw product underflows.
-
-        with recurrence.record_lyapunov(8) as rec:
-            model.apply(params, x, jnp.zeros_like(h), return_probe=True)
-        rec.exponents   # [8], traced if inside jit: return it from the jitted function
-
-    Args:
-      num_exponents: k >= 1, at most the state dimension.
-      burn_in: steps propagated before accumulating (0 <= burn_in < T).
-      seed: seed of the random orthonormal initial frame.
-    """
-    if isinstance(num_exponents, bool) or not isinstance(num_exponents, int) or num_exponents < 1:
-        raise ValueError(f"num_exponents={num_exponents!r} is invalid: it must be a positive integer")
-    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or burn_in < 0:
-        raise ValueError(f"burn_in={burn_in!r} is invalid: it must be an integer >= 0")
-    recorder = LyapunovRecorder(num_exponents, burn_in, seed)
-    _RECORDERS.append(recorder)
-    try:
-        yield recorder
-    finally:
-        _RECORDERS.remove(recorder)
-
-
-def _active_recorder() -> LyapunovRecorder | None:
-    return _RECORDERS[-1] if _RECORDERS else None
-
-
-def _check_dimension(recorder: LyapunovRecorder, dimension: int, length: int) -> None:
-    if recorder.num_exponents > dimension:
-        raise ValueError(
-            f"num_exponents={recorder.num_exponents} is invalid: the recorded state has dimension {dimension}"
-        )
-    if recorder.burn_in >= length:
-        raise ValueError(f"burn_in={recorder.burn_in} is invalid: it must be < T={length}")
-
-
-def _to_real(leaves: list[Array]) -> Array:
-    """Flattens carry leaves to one real vector, complex entries as ``[Re, Im]``."""
-    parts = []
-    for leaf in leaves:
-        if jnp.iscomplexobj(leaf):
-            parts += [leaf.real.ravel(), leaf.imag.ravel()]
-        else:
-            parts.append(leaf.ravel())
-    return jnp.concatenate(parts)
-
-
-def _from_real(vector: Array, like: list[Array]) -> list[Array]:
-    """Inverse of `_to_real` for leaves shaped and typed like ``like``."""
-    out, offset = [], 0
-    for leaf in like:
-        n = leaf.size
-        if jnp.iscomplexobj(leaf):
-            re, im = vector[offset : offset + n], vector[offset + n : offset + 2 * n]
-            out.append(jax.lax.complex(re, im).reshape(leaf.shape))
-            offset += 2 * n
-        else:
-            out.append(vector[offset : offset + n].reshape(leaf.shape).astype(leaf.dtype))
-            offset += n
-    return out
-
-
-def _tangent_step(step: Step, recorder: LyapunovRecorder):
-    """``(carry, x_t, (Q, log_r, t)) -> (carry_t, (Q', log_r', t + 1))``: one QR step of the frame."""
-
-    def advance(carry, x_t, frame):
-        Q, log_r, t = frame
-        leaves, treedef = jax.tree.flatten(carry)
-        inexact = [jnp.issubdtype(leaf.dtype, jnp.inexact) for leaf in leaves]
-        floats = [leaf for leaf, keep in zip(leaves, inexact) if keep]
-
-        def vector_step(v):
-            it = iter(_from_real(v, floats))
-            merged = [next(it) if keep else leaf for leaf, keep in zip(leaves, inexact)]
-            new = step(jax.tree.unflatten(treedef, merged), x_t)
-            new_floats = [leaf for leaf in jax.tree.leaves(new) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-            return _to_real(new_floats), new
-
-        _, jvp, new_carry = jax.linearize(vector_step, _to_real(floats), has_aux=True)
-        Q, R = jnp.linalg.qr(jax.vmap(jvp, in_axes=1, out_axes=1)(Q))
-        growth = jnp.log(jnp.abs(jnp.diagonal(R)))
-        log_r = log_r + jnp.where(t >= recorder.burn_in, growth, 0.0)
-        return new_carry, (Q, log_r, t + 1)
-
-    return advance
-
-
-def _initial_frame(carry: Carry, recorder: LyapunovRecorder) -> tuple[Array, Array, Array]:
-    floats = [leaf for leaf in jax.tree.leaves(carry) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-    state = _to_real(floats)
-    n, k = state.shape[0], recorder.num_exponents
-    gaussian = jax.random.normal(jax.random.key(recorder.seed), (n, k), state.dtype)
-    Q, _ = jnp.linalg.qr(gaussian)
-    return Q, jnp.zeros((k,), state.dtype), jnp.zeros((), jnp.int32)
+__all__ = ["LYAPUNOV", "LyapunovSpec", "LyapunovStats", "batch_major", "linear_layer", "linear_recurrence", "scan",
+           "scan_layer", "time_major", "truncate_inputs"]
 
 
 def scan(
@@ -195,9 +98,10 @@ def scan(
     *,
     emit: Sequence[str] = ("h",),
     perturbation: Array | None = None,
-    site: str = "h",
+    site: str | tuple[str, ...] = "h",
     truncate: int | Array | None = None,
     unroll: int = 1,
+    lyapunov: LyapunovSpec | None = None,
 ) -> tuple[Carry, dict[str, Array]]:
     """Runs ``step`` over the time axis of ``inputs``.
 
@@ -207,8 +111,10 @@ def scan(
       inputs: pytree of time-major arrays ``[T, B, ...]``.
       emit: carry entries to stack over time and return.
       perturbation: optional ``[T, B, ...]`` added to ``carry[site]`` after each
-        step (shape of ``carry[site]`` per step).
-      site: the carry entry the perturbation enters.
+        step (shape of ``carry[site]`` per step), or a `tangent_frame.Tracked` one
+        (from `RecurrentModel`), whose Lyapunov request this scan then fulfils.
+      site: the carry entry the perturbation enters, or a tuple of entries: then
+        ``δ_t`` is their concatenation along the last axis, split among them.
       truncate: optional (possibly traced) int k: the carry entering step ``T - k``
         is wrapped in `jax.lax.stop_gradient`, so gradients of anything at steps
         ``>= T - k`` only flow through the last k steps (truncated BPTT). For a
@@ -216,16 +122,20 @@ def scan(
         the last k steps, which is how `seqgrad.gradflow` decomposes a weight
         gradient by distance from the loss.
       unroll: `lax.scan` unroll factor.
+      lyapunov: optional `LyapunovSpec`: also carry a tangent frame through the
+        step and return its `LyapunovStats` as ``out["lyapunov"]``.
 
     Returns:
       ``(final_carry, {name: [T, B, ...] for name in emit})``; emitted values are
       taken after the perturbation, so ``∂ emitted[site][T-1] / ∂ δ_{T-1} = I``.
     """
-    if site not in carry:
-        raise ValueError(f"perturbation site {site!r} is not a carry entry; valid sites: {sorted(carry)}")
+    for key in (site,) if isinstance(site, str) else site:
+        if key not in carry:
+            raise ValueError(f"perturbation site {key!r} is not a carry entry; valid sites: {sorted(carry)}")
 
+    perturbation, requested, request = tangent_frame.split(perturbation)
+    spec = lyapunov or requested
     length = jax.tree.leaves(inputs)[0].shape[0]
-    recorder = _active_recorder() if perturbation is not None else None
 
     def body(state, scanned):
         carry, frame = state
@@ -238,19 +148,57 @@ def scan(
         else:
             carry, frame = advance(carry, x_t, frame)
         if delta_t is not None:
-            carry = {**carry, site: carry[site] + delta_t}
+            carry = _perturb(carry, site, delta_t)
         return (carry, frame), {name: carry[name] for name in emit}
 
     frame = None
-    if recorder is not None:
-        advance = _tangent_step(step, recorder)
-        frame = _initial_frame(carry, recorder)
-        _check_dimension(recorder, frame[0].shape[0], length)
+    if spec is not None:
+        advance = tangent_frame.advance(step, spec)
+        frame = tangent_frame.initial_frame(carry, spec, length)
     steps = jnp.arange(length) if truncate is not None else None
     (carry, frame), out = jax.lax.scan(body, (carry, frame), (inputs, perturbation, steps), unroll=unroll)
-    if recorder is not None:
-        recorder.log_growth, recorder.steps, recorder.dimension = frame[1], length - recorder.burn_in, frame[0].shape[0]
+    if spec is not None:
+        stats = tangent_frame.stats_of(frame)
+        if request is not None:
+            request.deliver(stats)
+        if lyapunov is not None:
+            out = {**out, LYAPUNOV: stats}
     return carry, out
+
+
+def _perturb(carry: Carry, site: str | tuple[str, ...], delta: Array) -> Carry:
+    """``carry`` with ``δ`` added at ``site`` (split along the last axis over a tuple of entries)."""
+    if isinstance(site, str):
+        return {**carry, site: carry[site] + delta}
+    bounds = list(itertools.accumulate(carry[key].shape[-1] for key in site))[:-1]
+    parts = jnp.split(delta, bounds, axis=-1)
+    return {**carry, **{key: carry[key] + part for key, part in zip(site, parts)}}
+
+
+def scan_layer(
+    step: Step,
+    carry: Carry,
+    inputs: Any,
+    *,
+    perturbation: Any = None,
+    site: str | tuple[str, ...] = "h",
+    truncate: int | Array | None = None,
+    unroll: int = 1,
+    emit: Sequence[str] = ("h",),
+) -> dict[str, Array]:
+    """`scan` as a layer calls it: batch-major perturbation in, batch-major emitted sequences out.
+
+    Args:
+      step, carry, site, truncate, unroll, emit: as in `scan`.
+      inputs: pytree of time-major ``[T, B, ...]`` arrays (e.g. ``time_major(x) @ U + b``).
+      perturbation: the layer's ``[B, T, ...]`` perturbation (or None), as received.
+
+    Returns:
+      ``{name: [B, T, ...] for name in emit}``.
+    """
+    delta = None if perturbation is None else time_major(perturbation)
+    _, out = scan(step, carry, inputs, emit=emit, perturbation=delta, site=site, truncate=truncate, unroll=unroll)
+    return {name: batch_major(out[name]) for name in emit}
 
 
 def truncate_inputs(a: Array, b: Array, truncate: int | Array | None) -> tuple[Array, Array]:
@@ -266,22 +214,45 @@ def truncate_inputs(a: Array, b: Array, truncate: int | Array | None) -> tuple[A
     return jnp.where(early, stop(a), a), jnp.where(early, stop(b), b)
 
 
-def linear_recurrence(a: Array, b: Array, initial: Array | None = None) -> Array:
+def linear_recurrence(
+    a: Array,
+    b: Array,
+    initial: Array | None = None,
+    *,
+    perturbation: Any = None,
+    truncate: int | Array | None = None,
+    lyapunov: LyapunovSpec | None = None,
+):
     """Solves ``s_t = a_t ⊙ s_{t-1} + b_t`` for all t with an associative scan.
 
     Args:
-      a: ``[T, ...]`` multiplicative coefficients (real or complex).
-      b: ``[T, ...]`` additive inputs, same shape as ``a``.
-      initial: optional ``s_{-1}`` of shape ``a.shape[1:]`` (zero if omitted).
+      a: ``[T, ...]`` multiplicative coefficients (real or complex), broadcastable to ``b``.
+      b: ``[T, ...]`` additive inputs.
+      initial: optional ``s_{-1}`` of shape ``b.shape[1:]`` (zero if omitted).
+      perturbation: optional time-major ``δ`` added to ``b`` (the same as adding it
+        to ``s_t`` after the step); for complex ``b`` its real view ``[Re, Im]`` on
+        the last axis (twice as wide). May be a `tangent_frame.Tracked` one.
+      truncate: optional k, `truncate_inputs` applied after the perturbation is added
+        (so, as in `scan`, perturbations before step ``T - k`` are cut off too).
+      lyapunov: optional `LyapunovSpec`: also return the exponents of the recurrence.
 
     Returns:
-      ``s``: ``[T, ...]``. Cost O(T) work, O(log T) depth (Blelloch 1990).
+      ``s``: ``[T, ...]``, or ``(s, LyapunovStats)`` when ``lyapunov`` is given.
+      Cost O(T) work, O(log T) depth (Blelloch 1990).
     """
+    delta, requested, request = tangent_frame.split(perturbation)
+    if delta is not None:
+        if jnp.iscomplexobj(b) and not jnp.iscomplexobj(delta):
+            n = b.shape[-1]
+            delta = jax.lax.complex(delta[..., :n], delta[..., n:])
+        b = b + delta
+    a, b = truncate_inputs(jnp.broadcast_to(a, b.shape), b, truncate)
     if initial is not None:
         b = b.at[0].add(a[0] * initial)
-    recorder = _active_recorder()
-    if recorder is not None:
-        _record_diagonal(recorder, jnp.broadcast_to(a, b.shape))
+    spec = lyapunov or requested
+    stats = None if spec is None else tangent_frame.diagonal(jnp.broadcast_to(a, b.shape), spec)
+    if request is not None:
+        request.deliver(stats)
 
     def combine(left, right):
         a_l, b_l = left
@@ -289,27 +260,23 @@ def linear_recurrence(a: Array, b: Array, initial: Array | None = None) -> Array
         return a_r * a_l, a_r * b_l + b_r
 
     _, s = jax.lax.associative_scan(combine, (a, b), axis=0)
-    return s
+    return s if lyapunov is None else (s, stats)
 
 
-def _record_diagonal(recorder: LyapunovRecorder, a: Array) -> None:
-    """Lyapunov exponents of ``s_t = a_t ⊙ s_{t-1} + b_t``: the step Jacobian is ``diag(a_t)``.
+def linear_layer(a: Array, b: Array, *, perturbation: Any = None, truncate: int | Array | None = None) -> Array:
+    """`linear_recurrence` as a layer calls it: time-major ``a, b``, the layer's batch-major perturbation.
 
-    The frame stays axis-aligned, so ``λ_i = (1/T) Σ_t log|a_t,i|`` exactly, no QR
-    needed; a complex unit (a 2×2 rotation-scaling in the real view) gives two equal
-    exponents.
+    Returns:
+      ``s``: ``[B, T, ...]`` (batch-major).
     """
-    length = a.shape[0]
-    _check_dimension(recorder, (2 if jnp.iscomplexobj(a) else 1) * a[0].size, length)
-    log_a = jnp.log(jnp.abs(a[recorder.burn_in :])).reshape(length - recorder.burn_in, -1).sum(axis=0)
-    if jnp.iscomplexobj(a):
-        log_a = jnp.concatenate([log_a, log_a])
-    recorder.log_growth = -jnp.sort(-log_a)[: recorder.num_exponents]
-    recorder.steps, recorder.dimension = length - recorder.burn_in, log_a.shape[0]
+    delta = None if perturbation is None else time_major(perturbation)
+    return batch_major(linear_recurrence(a, b, perturbation=delta, truncate=truncate))
 
 
-def time_major(x: Array) -> Array:
-    """``[B, T, ...] -> [T, B, ...]``."""
+def time_major(x):
+    """``[B, T, ...] -> [T, B, ...]`` (a `tangent_frame.Tracked` perturbation stays tracked)."""
+    if isinstance(x, tangent_frame.Tracked):
+        return tangent_frame.Tracked(jnp.swapaxes(x.delta, 0, 1), x.request)
     return jnp.swapaxes(x, 0, 1)
 
 

@@ -41,6 +41,9 @@ class Architecture:
       recurrent_params: names of the parameter leaves that set the recurrence
         (``W_hh`` and its kin), whose gradient norm the seed's experiment reports;
         empty for models without a recurrence. Such models accept ``truncate=k``.
+      build: ``(hidden_size=..., **options) -> Module`` when the module is not
+        built as ``module(hidden_size=..., **options)`` (a wrapped flax cell).
+      option_defaults: the options, when they are not the module's fields.
     """
 
     name: str
@@ -53,10 +56,14 @@ class Architecture:
     claim: str = ""
     probe_is_state: bool = True
     recurrent_params: tuple[str, ...] = ()
+    build: Callable[..., nn.Module] | None = None
+    option_defaults: Mapping[str, Any] | None = None
 
     @property
     def options(self) -> dict[str, Any]:
         """Option name -> default value (``dataclasses.MISSING`` when required)."""
+        if self.option_defaults is not None:
+            return dict(self.option_defaults)
         return {
             f.name: f.default
             for f in dataclasses.fields(self.module)
@@ -109,10 +116,23 @@ def available() -> list[str]:
 
 
 def info(name: str) -> Architecture:
-    """The `Architecture` record of ``name``; `ValueError` listing the names if unknown."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown architecture {name!r}; valid choices: {available()}")
-    return _REGISTRY[name]
+    """The `Architecture` record of ``name``; `ValueError` listing the names if unknown.
+
+    Besides the registered names, ``name`` may be an import string:
+    ``"flax:OptimizedLSTMCell"`` (a `flax.linen` cell class, built with
+    ``features=hidden_size``) or ``"package.module:Name"`` (a seqgrad-style Module
+    or a flax cell), see `seqgrad.models.imported`.
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if isinstance(name, str) and ":" in name:
+        from seqgrad.models import imported  # imports flax cells lazily
+
+        return imported.architecture(name)
+    raise ValueError(
+        f"unknown architecture {name!r}; valid choices: {available()} "
+        "or an import string 'flax:CellName' / 'package.module:Name'"
+    )
 
 
 def check_positive(options: Mapping[str, Any], *keys: str) -> None:
@@ -129,6 +149,17 @@ def check_bool(options: Mapping[str, Any], *keys: str) -> None:
     for key in keys:
         if key in options and not isinstance(options[key], bool):
             raise ValueError(f"{key}={options[key]!r} is invalid: valid choices: [True, False]")
+
+
+def check_heads(name: str, options: Mapping[str, Any]) -> None:
+    """Raises `ValueError` unless ``num_heads`` (given or default) is positive and divides ``hidden_size``."""
+    check_positive(options, "num_heads")
+    opts = {**info(name).options, **options}
+    if opts["hidden_size"] % opts["num_heads"]:
+        raise ValueError(
+            f"num_heads={opts['num_heads']!r} is invalid for {name!r} with hidden_size={opts['hidden_size']!r}: "
+            "it must divide hidden_size"
+        )
 
 
 def validate_options(name: str, options: Mapping[str, Any]) -> Architecture:
@@ -165,4 +196,6 @@ def create(name: str, *, hidden_size: int, **options: Any) -> nn.Module:
         the bad key or value and lists the valid choices.
     """
     arch = validate_options(name, {"hidden_size": hidden_size, **options})
+    if arch.build is not None:
+        return arch.build(hidden_size=hidden_size, **options)
     return arch.module(hidden_size=hidden_size, **options)

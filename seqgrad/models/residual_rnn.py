@@ -24,18 +24,18 @@ import jax.numpy as jnp
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
+from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import register
 
 
-class ResidualLayer(nn.Module):
-    """One residual RNN layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+class ResidualRNNOptions(ElmanOptions):
+    """The options of `ResidualRNN` (and of its layer), declared once."""
 
-    hidden_size: int
     residual_scale: float = 1.0
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
+
+
+class ResidualLayer(ResidualRNNOptions):
+    """One residual RNN layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -51,11 +51,9 @@ class ResidualLayer(nn.Module):
             return {"h": h + alpha * jnp.tanh(h @ W + u_t)}
 
         carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, perturbation=delta, site="h", truncate=truncate, unroll=self.unroll
-        )
-        h = recurrence.batch_major(out["h"])
+        h = recurrence.scan_layer(
+            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
+        )["h"]
         return h, h
 
 
@@ -76,17 +74,12 @@ def validate(options):
     claim="∂h_t/∂h_{t-1} = I + ∂Δh_t/∂h_{t-1}: the identity gives gradients a direct path",
     recurrent_params=("recurrent_kernel",),
 )
-class ResidualRNN(RecurrentModel):
+class ResidualRNN(RecurrentModel, ResidualRNNOptions):
     """Residual RNN ``h_t = h_{t-1} + α·tanh(W h_{t-1} + U x_t + b)``; ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``residual_scale`` (α > 0, default 1.0); ``recurrent_init`` in
     {orthogonal, identity, normal} scaled by ``recurrent_scale``; ``num_layers``;
     ``unroll`` (scan unroll factor).
     """
-
-    residual_scale: float = 1.0
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
 
     layer = ResidualLayer

@@ -15,52 +15,80 @@ Elman (1990), "Finding structure in time"; ``recurrent_init="identity"`` with
 
 from __future__ import annotations
 
-import flax.linen as nn
-import jax.numpy as jnp
+import functools
 
-from seqgrad.models import fused as fused_layers
-from seqgrad.models import recurrence
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
+from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import register
 
-ACTIVATIONS = fused_layers.ACTIVATIONS
+# Elman activations φ, and φ'(z) written in terms of h = φ(z) (all the backward keeps).
+ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda z: z}
+_DERIVATIVES = {
+    "tanh": lambda h: 1 - h * h,
+    "relu": lambda h: (h > 0).astype(h.dtype),
+    "linear": jnp.ones_like,
+}
 
 
-class ElmanLayer(nn.Module):
-    """One Elman layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
+@functools.lru_cache(maxsize=None)
+def elman_cell(activation: str) -> handwritten_vjp.Cell:
+    """The Elman cell ``h_t = φ(h_{t-1} W + x_t U + b)`` on params ``(W [H, H], U [D, H], b [H])``.
 
-    hidden_size: int
+    Backward: ``dz_t = (∂L/∂h_t + dz_{t+1} Wᵀ) ⊙ φ'(z_t)``, then one GEMM for ``(∂W, ∂U, ∂b)``.
+    """
+    phi, derivative = ACTIVATIONS[activation], _DERIVATIVES[activation]
+
+    def project(params, x):
+        W, U, b = params
+        return (x @ U,)  # the bias is added inside the step, where it is free
+
+    def step(params, carry, inputs_t):
+        W, U, b = params
+        h = phi(carry["h"] @ W + inputs_t[0] + b)
+        return {"h": h}, (h,)
+
+    def backward(params, x, saved, dh_seq, unroll):
+        W, U, _ = params
+        (hs,) = saved
+        W_t = W.T
+
+        def reverse(dh_recurrent, inputs):
+            dh_out, h = inputs
+            dz = (dh_out + dh_recurrent) * derivative(h)
+            return dz @ W_t, dz
+
+        _, dz = lax.scan(reverse, jnp.zeros_like(hs[0]), (dh_seq, hs), reverse=True, unroll=unroll)
+        dW, dU, db = handwritten_vjp.parameter_gradients(hs, x, dz)
+        return (dW, dU, db), dz @ U.T
+
+    return handwritten_vjp.Cell(
+        prepare=lambda params: params, project=project, step=step, backward=backward, in_place=False
+    )
+
+
+class RNNOptions(ElmanOptions):
+    """The options of `RNN` (and of its layer), declared once."""
+
     activation: str = "tanh"
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
     fused: bool = True
+
+
+class ElmanLayer(RNNOptions):
+    """One Elman layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
-        H = self.hidden_size
-        dtype = x.dtype
-        U, W, b = elman_parameters(self, x.shape[-1], H, dtype, self.recurrent_init, self.recurrent_scale)
-        if self.fused and perturbation is None and truncate is None:
-            h = fused_layers.elman(W, U, b, recurrence.time_major(x), self.activation, self.unroll)
-            h = recurrence.batch_major(h)
-            return h, h
-        phi = ACTIVATIONS[self.activation]
-
-        # All input projections in one GEMM outside the time loop, on time-major x
-        # (transposing [B, T, D] is much cheaper than transposing [B, T, H]).
-        inputs = recurrence.time_major(x) @ U + b
-
-        def step(carry, u_t):
-            return {"h": phi(carry["h"] @ W + u_t)}
-
-        carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, perturbation=delta, site="h", truncate=truncate, unroll=self.unroll
-        )
-        h = recurrence.batch_major(out["h"])
+        U, W, b = elman_parameters(self, x.shape[-1], self.hidden_size, x.dtype, self.recurrent_init, self.recurrent_scale)
+        h = handwritten_vjp.run(
+            elman_cell(self.activation), (W, U, b), x, handwritten=self.fused,
+            perturbation=perturbation, truncate=truncate, unroll=self.unroll,
+        )["h"]
         return h, h
 
 
@@ -73,20 +101,14 @@ class ElmanLayer(nn.Module):
     claim="each backward step multiplies by Wᵀ·diag(φ'(z_t)): gradients vanish or explode exponentially",
     recurrent_params=("recurrent_kernel",),
 )
-class RNN(RecurrentModel):
+class RNN(RecurrentModel, RNNOptions):
     """Vanilla Elman RNN ``h_t = φ(W h_{t-1} + U x_t + b)``; ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``activation`` in {tanh, relu, linear}; ``recurrent_init`` in
     {orthogonal, identity, normal} scaled by ``recurrent_scale``; ``num_layers``;
-    ``unroll`` (scan unroll factor); ``fused`` (default True: the hand-written backward
-    of `seqgrad.models.fused.elman` when no perturbation or truncation is given; False:
-    automatic differentiation of the generic scan, which also supports forward mode).
+    ``unroll`` (scan unroll factor); ``fused`` (default True: plain calls run the
+    hand-written VJP of `elman_cell`, see `seqgrad.models.handwritten_vjp`; False:
+    always autodiff of the generic scan, which also supports forward mode).
     """
-
-    activation: str = "tanh"
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
-    fused: bool = True
 
     layer = ElmanLayer

@@ -1,7 +1,13 @@
 """Skip-connection RNN: the seed's ``h_t = f(h_{t-1}, x_t) + h_{t-k}``.
 
     f(h, x_t) = tanh(h W + x_t U + b)                    a tanh Elman step
-    h_t       = f(h_{t-1}, x_t) + h_{t-k}                 (h_s = 0 for s < 0)
+    h_t       = f(h_{t-1}, x_t) + h_{t-k}                 (h_s = 0 for s < 0)      skip_mode="outside"
+    h_t       = tanh(h_{t-1} W + x_t U + b + h_{t-k})                               skip_mode="inside"
+
+``"outside"`` (the default, the seed's equation) is an identity path with an
+unbounded state; ``"inside"`` keeps the state in (-1, 1) and puts the skip
+through the nonlinearity, ``∂h_t/∂h_{t-k} = diag(1 - h_t²)``, which separates
+"a direct path k steps back" from "an unbounded state".
 
 Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``U: [D, H]``, ``W: [H, H]``, ``b: [H]``
 (row-vector convention), ``k = skip >= 1``.
@@ -26,18 +32,21 @@ import jax.numpy as jnp
 
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.initializers import RECURRENT_INITS, elman_parameters
+from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters
 from seqgrad.models.registry import check_positive, register
 
+SKIP_MODES = ("outside", "inside")
 
-class SkipLayer(nn.Module):
-    """One skip-RNN layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
-    hidden_size: int
+class SkipRNNOptions(ElmanOptions):
+    """The options of `SkipRNN` (and of its layer), declared once."""
+
     skip: int = 4
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
+    skip_mode: str = "outside"
+
+
+class SkipLayer(SkipRNNOptions):
+    """One skip-RNN layer: ``x: [B, T, D] -> (h, h)``, both ``[B, T, H]``."""
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
@@ -47,6 +56,7 @@ class SkipLayer(nn.Module):
         U, W, b = elman_parameters(self, x.shape[-1], H, dtype, self.recurrent_init, self.recurrent_scale)
 
         inputs = recurrence.time_major(x) @ U + b, jnp.arange(length)  # one GEMM, time-major
+        inside = self.skip_mode == "inside"
 
         def step(carry, u_t):
             u, t = u_t
@@ -54,14 +64,14 @@ class SkipLayer(nn.Module):
             # Store h_{t-1} (as perturbed) in slot (t-1) mod k, then read h_{t-k} from slot t mod k.
             history = jax.lax.dynamic_update_index_in_dim(carry["history"], h_prev, (t - 1) % k, 0)
             h_back = jax.lax.dynamic_index_in_dim(history, t % k, 0, keepdims=False)
+            if inside:
+                return {"h": jnp.tanh(h_prev @ W + u + h_back), "history": history}
             return {"h": jnp.tanh(h_prev @ W + u) + h_back, "history": history}
 
         carry = {"h": jnp.zeros((batch, H), dtype), "history": jnp.zeros((k, batch, H), dtype)}
-        delta = None if perturbation is None else recurrence.time_major(perturbation)
-        _, out = recurrence.scan(
-            step, carry, inputs, perturbation=delta, site="h", truncate=truncate, unroll=self.unroll
-        )
-        h = recurrence.batch_major(out["h"])
+        h = recurrence.scan_layer(
+            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
+        )["h"]
         return h, h
 
 
@@ -74,21 +84,18 @@ def validate(options):
     path_length="O(T/k)",
     parallel="no",
     paper="the seed's skip connections; NARX skips in time: Lin, Horne, Tiňo & Giles 1996",
-    choices={"recurrent_init": RECURRENT_INITS},
+    choices={"recurrent_init": RECURRENT_INITS, "skip_mode": SKIP_MODES},
     validate=validate,
     claim="h_{t-k} enters h_t additively: a direct gradient path spanning k steps",
     recurrent_params=("recurrent_kernel",),
 )
-class SkipRNN(RecurrentModel):
+class SkipRNN(RecurrentModel, SkipRNNOptions):
     """Skip RNN ``h_t = tanh(W h_{t-1} + U x_t + b) + h_{t-k}``; ``x: [B, T, D] -> h: [B, T, H]``.
 
-    Options: ``skip`` (k >= 1, default 4); ``recurrent_init`` in {orthogonal,
-    identity, normal} scaled by ``recurrent_scale``; ``num_layers``; ``unroll``.
+    Options: ``skip`` (k >= 1, default 4); ``skip_mode`` in {outside, inside}
+    (default outside: the skip added after the tanh; inside: ``h_t = tanh(h_{t-1} W +
+    x_t U + b + h_{t-k})``); ``recurrent_init`` in {orthogonal, identity, normal}
+    scaled by ``recurrent_scale``; ``num_layers``; ``unroll``.
     """
-
-    skip: int = 4
-    recurrent_init: str = "orthogonal"
-    recurrent_scale: float = 1.0
-    unroll: int = 1
 
     layer = SkipLayer

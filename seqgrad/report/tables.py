@@ -1,11 +1,12 @@
-"""Markdown tables of the gradient-flow analysis: the seed's architecture table, measured, and the claims."""
+"""Markdown tables of the gradient-flow analysis: architectures, conditions, claims, dilution, zeros."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 
-from seqgrad.gradflow import spectra
+from seqgrad.gradflow import decay, spectra
+from seqgrad.gradflow.record import ClaimRow, Condition, EntryRecord, Stats
 
 
 def _g(value, digits: int = 3) -> str:
@@ -14,25 +15,24 @@ def _g(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _spread(stats: Mapping[str, float]) -> str:
-    return f"{_g(stats['median'])} [{_g(stats['q25'])}, {_g(stats['q75'])}]"
+def _spread(stats: Stats) -> str:
+    return f"{_g(stats.median)} [{_g(stats.q25)}, {_g(stats.q75)}]"
 
 
-def _end_norm(e) -> str:
-    status = e["status"][-1]
+def _end_norm(e: EntryRecord) -> str:
+    status = e.status[-1]
     if status == spectra.UNDERFLOW:
-        f64 = e.get("jacobian_norm_float64")
+        f64 = e.jacobian_norm_float64
         return f"0 in float32 (underflow; float64: {_g(f64[-1])})" if f64 is not None else "0 (underflow)"
     if status == spectra.EXACT_ZERO:
         return "0 (exact)"
-    return _g(e["jacobian_norm"][-1])
+    return _g(e.jacobian_norm[-1])
 
 
-def _horizon(e, T) -> str:
-    h = e["memory_horizon"]
-    if h["median"] >= T:
+def _horizon(h: Stats, T: int) -> str:
+    if h.median >= T:
         return f"> {T - 1}"
-    return f"{_g(h['median'])} [{_g(h['q25'])}, {'>' + str(T - 1) if h['q75'] >= T else _g(h['q75'])}]"
+    return f"{_g(h.median)} [{_g(h.q25)}, {'>' + str(T - 1) if h.q75 >= T else _g(h.q75)}]"
 
 
 def _cell(text) -> str:
@@ -44,37 +44,109 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
-def architecture_table(results: Mapping[str, dict], T: int) -> str:
-    """The seed's table with measured columns, one row per entry."""
-    head = ("| entry | architecture (site) | seed's path length | decay rate / step [q25, q75] | factor / step | "
-            "memory horizon | ‖∂h_(T-1)/∂h_0‖ | top Lyapunov exponent | fwd+bwd time / step | parallelisable |")
-    rows = [head, "|" + "---|" * 10]
+def _rate(e) -> str:
+    """The decay rate where the profile is exponential; otherwise the shape, with the slope and r²."""
+    shape = e.shape["shape"]
+    if shape in (decay.EXPONENTIAL, decay.FLAT):
+        return _spread(e.decay_rate)
+    return f"{shape}: slope {_g(e.decay_rate.median)}, r² {_g(e.shape['r2'], 2)}"
+
+
+def _lyapunov(e: EntryRecord) -> str:
+    if e.lyapunov_top is None:
+        return "n/a (no recurrence)"
+    return _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "")
+
+
+def architecture_table(results: Mapping[str, EntryRecord], T: int) -> str:
+    """The seed's table with measured columns at the default condition, one row per entry."""
+    head = ("| entry | architecture (site) | seed's path length | regime | decay rate / step [q25, q75] | "
+            "memory horizon (last d above) | first drop | ‖∂h_(T-1)/∂h_0‖ | top Lyapunov exponent | "
+            "fwd+bwd time / step | parallelisable |")
+    rows = [head, "|" + "---|" * 11]
     for name, e in results.items():
-        lyap = "n/a (no recurrence)" if e["lyapunov_top"] is None else _spread(e["lyapunov_top"])
         rows.append(
-            f"| {name} | {e['arch']} ({e['site']}) | {_cell(e['path_length'])} | {_spread(e['decay_rate'])} | "
-            f"{_g(e['decay_factor']['median'], 4)} | {_horizon(e, T)} | {_end_norm(e)} | {lyap} | "
-            f"{_time(e['time_per_step_s'])} | {e['parallel']} |"
+            f"| {name} | {e.arch} ({e.site}) | {_cell(e.path_length)} | {e.regime} | {_cell(_rate(e))} | "
+            f"{_horizon(e.memory_horizon, T)} | {_horizon(e.first_drop_horizon, T)} | {_end_norm(e)} | "
+            f"{_lyapunov(e)} | {_time(e.time_per_step_s)} ({e.time_implementation}) | {e.parallel} |"
         )
     return "\n".join(rows)
 
 
-def claims_table(rows: Sequence[Mapping[str, str]]) -> str:
-    """One row per claim: claim, test, measurement, verdict."""
-    out = ["| claim | test | measurement | verdict |", "|---|---|---|---|"]
+def conditions_table(results: Mapping[str, EntryRecord], grid: Sequence[Condition]) -> str:
+    """Regime and decay slope of every entry in every condition."""
+    rows = ["| entry | " + " | ".join(c.label() for c in grid) + " |", "|---|" + "---|" * len(grid)]
+    for name, e in results.items():
+        cells = [f"{m.regime}, {_g(m.decay_rate.median)}" for m in e.conditions]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def spread_table(results: Mapping[str, EntryRecord]) -> str:
+    """Decay rate at the default condition: spread over initialisations and over inputs apart."""
+    rows = ["| entry | decay rate (median) | IQR over initialisations | IQR over inputs |", "|---|---|---|---|"]
+    for name, e in results.items():
+        r = e.decay_rate
+        rows.append(f"| {name} | {_g(r.median)} | {_g(r.spread_over_inits)} | {_g(r.spread_over_inputs)} |")
+    return "\n".join(rows)
+
+
+def dilution_table(results: Mapping[str, EntryRecord], distances: Sequence[int], tolerance: float,
+                   input_scale: float) -> str:
+    """‖J(d)‖ at fixed d from the smallest to the largest T of the grid at ``input_scale``.
+
+    Names a 1/T dilution where every ratio is within a factor ``tolerance`` of ``T_small / T_large``.
+    """
+    lines = ["| entry | " + " | ".join(f"d = {d}" for d in distances) + " | reading |",
+             "|---|" + "---|" * (len(distances) + 1)]
+    for name, e in results.items():
+        at = sorted((m for m in e.conditions if m.condition.input_scale == input_scale), key=lambda m: m.T)
+        if len(at) < 2:
+            continue
+        lo, hi = at[0], at[-1]
+        cells, ratios = [], []
+        for d in distances:
+            a, b = lo.norm_at.get(str(d)), hi.norm_at.get(str(d))
+            ratio = b / a if a and b is not None else float("nan")
+            ratios.append(ratio)
+            cells.append(f"{_g(a)} → {_g(b)} (×{_g(ratio)})")
+        expected = lo.T / hi.T
+        dilution = all(abs(math.log(r / expected)) <= math.log(tolerance) for r in ratios if r > 0) and any(
+            r > 0 for r in ratios)
+        reading = f"≈ 1/T dilution (T ratio {_g(expected)})" if dilution else "—"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {reading} |")
+    return "\n".join(lines)
+
+
+def claims_table(rows: Sequence[ClaimRow]) -> str:
+    """One row per claim: claim, test, measurement at the default condition, refuted if, verdict."""
+    out = ["| claim | test | measurement (default condition) | would be refuted by | verdict |",
+           "|---|---|---|---|---|"]
     for row in rows:
-        cells = (_cell(row[key]) for key in ("claim", "test", "measurement"))
-        out.append("| " + " | ".join(cells) + f" | **{row['verdict']}** |")
+        cells = (_cell(x) for x in (row.claim, row.test, row.measurement, row.refuted_if))
+        depends = f" on {', '.join(row.depends_on)}" if row.depends_on else ""
+        out.append("| " + " | ".join(cells) + f" | **{row.verdict}**{depends} |")
     return "\n".join(out)
 
 
-def underflow_notes(results: Mapping[str, dict]) -> str:
-    """One line per entry whose float32 norms read exactly zero."""
+def verdict_matrix(rows: Sequence[ClaimRow], grid: Sequence[Condition]) -> str:
+    """Claim × condition verdicts."""
+    out = ["| claim | " + " | ".join(c.label() for c in grid) + " | overall |", "|---|" + "---|" * (len(grid) + 1)]
+    for row in rows:
+        cells = [v.verdict for v in row.by_condition]
+        short = row.claim if len(row.claim) <= 60 else row.claim[:57] + "…"
+        depends = f" ({', '.join(row.depends_on)})" if row.depends_on else ""
+        out.append(f"| {_cell(short)} | " + " | ".join(cells) + f" | **{row.verdict}**{depends} |")
+    return "\n".join(out)
+
+
+def underflow_notes(results: Mapping[str, EntryRecord]) -> str:
+    """One line per entry whose float32 norms read exactly zero (default condition)."""
     lines = []
     for name, e in results.items():
-        d_u, d_z = e["first_underflow_distance"], e["first_exact_zero_distance"]
+        d_u, d_z = e.first_underflow_distance, e.first_exact_zero_distance
         if d_u is not None:
-            f64 = e.get("jacobian_norm_float64")
+            f64 = e.jacobian_norm_float64
             extra = "" if f64 is None else f" (float64 reads {_g(f64[d_u])} there)"
             lines.append(f"- `{name}`: float32 underflow from distance {d_u}{extra}; "
                          "those distances are reported as underflow, not as 0.")

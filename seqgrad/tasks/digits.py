@@ -18,11 +18,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from seqgrad.tasks.registry import Task, check_int, register
+from seqgrad.tasks.labelled import LabelledSequences
+from seqgrad.tasks.registry import check_int, register
 
 NUM_PIXELS = 64
 NUM_CLASSES = 10
@@ -46,13 +45,12 @@ def load(permuted: bool, permutation_seed: int, test_fraction: float, split_seed
 
 @register("digits")
 @dataclasses.dataclass(frozen=True)
-class Digits(Task):
-    """8x8 digits read pixel by pixel (T = 64); 10-way classification at the last step."""
+class Digits(LabelledSequences):
+    """8x8 digits read pixel by pixel (T = 64); 10-way classification at the last step
+    (batches, evaluation and chance level: `seqgrad.tasks.labelled`)."""
 
     name = "digits"
-    kind = "classification"
-    metric = "accuracy"
-    eval_is_fixed = True  # evaluation reads the whole held-out split
+    num_classes = NUM_CLASSES
 
     length: int = NUM_PIXELS
     permuted: bool = False
@@ -74,40 +72,5 @@ class Digits(Task):
     def seq_len(self) -> int:
         return NUM_PIXELS
 
-    @property
-    def input_dim(self) -> int:
-        return 1
-
-    @property
-    def output_dim(self) -> int:
-        return NUM_CLASSES
-
     def data(self):
         return load(self.permuted, self.permutation_seed, self.test_fraction, self.split_seed)
-
-    def _sequences(self, images, labels):
-        B = images.shape[0]
-        last = jnp.arange(NUM_PIXELS) == NUM_PIXELS - 1
-        targets = jnp.where(last, labels[:, None], 0).astype(jnp.int32)
-        mask = jnp.broadcast_to(last.astype(jnp.float32), (B, NUM_PIXELS))
-        return images[..., None], targets, mask
-
-    def batch(self, key, batch_size):
-        train_x, train_y, _, _ = self.data()
-        index = jax.random.randint(key, (batch_size,), 0, len(train_y))
-        return self._sequences(jnp.asarray(train_x)[index], jnp.asarray(train_y)[index])
-
-    def eval_batch(self, key, batch_size):
-        del key, batch_size
-        _, _, test_x, test_y = self.data()
-        return self._sequences(jnp.asarray(test_x), jnp.asarray(test_y))
-
-    def baseline(self):
-        """The class prior of the training split, scored on the held-out split."""
-        _, train_y, _, test_y = self.data()
-        prior = np.bincount(train_y, minlength=NUM_CLASSES) / len(train_y)
-        freq = np.bincount(test_y, minlength=NUM_CLASSES) / len(test_y)
-        return {
-            "loss": float(-np.sum(freq * np.log(prior))),
-            "accuracy": float(freq[int(np.argmax(prior))]),
-        }

@@ -2,11 +2,12 @@
 
 Public API: `base_config()`, `validate(config)`, `train_and_evaluate(config, workdir)`,
 `make_optimizer(optim, total_steps)`, the errors `TrainingError`, `ConfigMismatch`,
-`Diverged`, `Interrupted`.
+`Diverged`, `Interrupted`, `WorkdirBusy`, `WorkdirError` (exit codes: `seqgrad.train.errors`).
 """
 
 from seqgrad.train.config import base_config, replica_config, replicas, set_model, set_task, validate
 from seqgrad.train.loop import ConfigMismatch, Diverged, Interrupted, TrainingError, train_and_evaluate
+from seqgrad.train.errors import WorkdirBusy, WorkdirError
 from seqgrad.train.optim import make_optimizer
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "Diverged",
     "Interrupted",
     "TrainingError",
+    "WorkdirBusy",
+    "WorkdirError",
     "base_config",
     "make_optimizer",
     "replica_config",

@@ -7,12 +7,26 @@ also during a write, leaves every earlier checkpoint whole; the next run removes
 the partial one. `latest` does not trust the directory listing alone: it
 restores the newest step and falls back to older ones if that fails, and checks
 that the restored step counter names the same step.
+
+Damaged steps are moved out of the way, into ``<workdir>/corrupt/`` (the folder
+beside ``checkpoints/``), with a warning in the log, so later runs neither trip
+over them nor retrain their steps again:
+
+* a step directory that is empty or partial (no ``_CHECKPOINT_METADATA`` or no
+  item metadata: orbax only renames a step into place once it is complete, so
+  such a directory holds nothing restorable) is moved before orbax opens the
+  directory, since orbax cannot restore *any* step while one of them is empty;
+* a complete-looking step that fails to restore (truncated data, garbage
+  manifest or metadata) is moved once an older step has restored successfully
+  (when none restores, nothing is moved: the config probably changed).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import time
 from typing import Any
 
 import jax
@@ -34,6 +48,9 @@ class Checkpointer:
 
     def __init__(self, directory: str, keep: int):
         self.directory = os.path.abspath(directory)
+        if jax.process_index() == 0:
+            for step in incomplete_steps(self.directory):
+                self._move_aside(step, "is an empty or partial step directory")
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -63,19 +80,33 @@ class Checkpointer:
           ValueError: there are checkpoints but none restores into ``target`` (e.g. the
             optimizer changed, so the saved state has another structure).
         """
-        errors = []
+        errors, damaged = [], []
         for step in reversed(self.steps()):
             try:
-                return step, self.restore(step, target)
+                restored = self.restore(step, target)
             except Exception as e:  # a damaged or partial checkpoint: try the one before
                 log.warning("checkpoint %d in %s cannot be restored (%s); trying an older one", step, self.directory, e)
                 errors.append(f"step {step}: {e}")
+                damaged.append(step)
+                continue
+            if damaged and jax.process_index() == 0:
+                for bad in damaged:
+                    self._move_aside(bad, f"cannot be restored (resuming from step {step})")
+                self.manager.reload()
+            return step, restored
         if errors:
             raise ValueError(
                 f"no checkpoint in {self.directory} can be restored into the state of this config "
                 f"(did the model, task or optimizer change?):\n" + "\n".join(errors)
             )
         return None
+
+    def _move_aside(self, step: int, why: str) -> None:
+        corrupt = os.path.join(os.path.dirname(self.directory), "corrupt")
+        os.makedirs(corrupt, exist_ok=True)
+        target = os.path.join(corrupt, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        shutil.move(os.path.join(self.directory, str(step)), target)
+        log.warning("checkpoint %d in %s %s: moved to %s", step, self.directory, why, target)
 
     def wait(self) -> None:
         """Blocks until every started save is on disk."""
@@ -84,3 +115,28 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _is_complete(path: str) -> bool:
+    if not os.path.isfile(os.path.join(path, "_CHECKPOINT_METADATA")):
+        return False
+    items = [d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))]
+    return bool(items) and all(os.path.isfile(os.path.join(path, d, "_METADATA")) for d in items)
+
+
+def _step_dirs(directory: str) -> list[int]:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+
+
+def incomplete_steps(directory: str) -> list[int]:
+    """Step directories of ``directory`` that orbax never finished (empty or partial)."""
+    return [s for s in _step_dirs(directory) if not _is_complete(os.path.join(directory, str(s)))]
+
+
+def complete_steps(directory: str) -> list[int]:
+    """Steps whose directory is complete on disk (files only: safe from any thread)."""
+    return [s for s in _step_dirs(directory) if _is_complete(os.path.join(directory, str(s)))]

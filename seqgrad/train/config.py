@@ -3,34 +3,29 @@
 `base_config()` returns every key a run reads, with defaults; experiment files
 (``experiments/<task>.py``) start from it, pick the architecture with
 `set_model` and the task with `set_task`, change numbers, and lock it.
-`validate(config)` checks everything before anything is compiled and raises
-`ValueError` naming the key, the value and the valid choices.
+`validate(config)` (`seqgrad.train.validation`) checks everything before anything
+is compiled and raises `ValueError` naming the key, the value and the valid choices.
+Replicas (``train.num_seeds`` × ``train.hparams``) are `seqgrad.train.hparams`.
 
-Replicas (``train.num_seeds`` × ``train.hparams``): ``train.hparams`` is a JSON
-object mapping keys of `VMAPPABLE` to lists of values, e.g.
-``'{"optim.learning_rate": [1e-3, 3e-3]}'``. The replicas are the product of the
-lists (in the order given) times the seeds ``train.seed + j``, seeds innermost;
-`replicas(config)` lists them. None of these values change a shape, so all
-replicas run in one compiled step.
+The model spec is ``model.name``, ``model.hidden_size``, ``model.options``
+(`seqgrad.modelspec`). ``--config.model.name=<other>`` on an experiment file keeps
+the first architecture's options in ``model.options``; those the new architecture
+does not take are dropped with a logged note (`model_options`), while an option set
+explicitly on the command line that the architecture does not take is an error
+(`check_overrides`, called by the scripts with the command-line overrides).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import json
-import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ml_collections
 
-from seqgrad import models, tasks
-
-VMAPPABLE = ("optim.learning_rate", "optim.clip_value", "optim.weight_decay", "model.options.forget_bias")
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
-CLIPS = ("none", "value", "global_norm", "adaptive", "block_rms")
-SCHEDULES = ("constant", "warmup_cosine")
-REPLICA_EXECUTION = ("auto", "vmap", "map")
+from seqgrad import configkeys, models, modelspec, tasks
+from seqgrad.train.hparams import VMAPPABLE, parse_hparams, replica_config, replicas  # noqa: F401  (re-exported)
+from seqgrad.train.validation import CLIPS, OPTIMIZERS, REPLICA_EXECUTION, SCHEDULES, validate  # noqa: F401
 
 # Keys that may change between runs in one workdir without changing what is computed
 # (or, for train.steps, that only extend it).
@@ -44,6 +39,7 @@ RESUMABLE_CHANGES = (
     "train.replica_execution",
     "train.replica_batch_size",
     "train.progress",
+    "train.interrupt_grace_s",
     "mesh.replica",
     "mesh.data",
 )
@@ -74,6 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.steps_per_dispatch = 50  # lax.scan length of one call; one metrics row per call
     c.train.allow_config_change = False  # resume a workdir whose saved config differs
     c.train.progress = True  # progress bar (a terminal) or plain lines
+    c.train.interrupt_grace_s = 60.0  # after SIGTERM/SIGINT, exit anyway after this long (or on a second one)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
@@ -153,191 +150,52 @@ def _missing(value) -> bool:
     return value is dataclasses.MISSING
 
 
-# --------------------------------------------------------------------------- replicas
-
-
-def parse_hparams(config) -> dict[str, list[float]]:
-    """``train.hparams`` as ``{key: [values]}`` (an empty dict when unset)."""
-    raw = config.train.hparams
-    if isinstance(raw, str) and not raw.strip():
-        return {}
-    try:
-        parsed = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    except (json.JSONDecodeError, TypeError, ValueError) as e:
-        raise ValueError(
-            f"train.hparams={raw!r} is not a JSON object mapping keys to lists, "
-            f'e.g. \'{{"optim.learning_rate": [0.001, 0.003]}}\': {e}'
-        ) from None
-    if not isinstance(parsed, dict):
-        raise ValueError(f"train.hparams={raw!r} must be a JSON object; valid keys: {list(VMAPPABLE)}")
-    for key, values in parsed.items():
-        if key not in VMAPPABLE:
-            raise ValueError(f"train.hparams key {key!r} cannot be vmapped; valid keys: {list(VMAPPABLE)}")
-        if (
-            not isinstance(values, list)
-            or not values
-            or any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in values)
-        ):
-            raise ValueError(f"train.hparams[{key!r}]={values!r} must be a non-empty list of numbers")
-    return {k: [float(v) for v in vs] for k, vs in parsed.items()}
-
-
-def replicas(config) -> list[dict[str, Any]]:
-    """One dict per replica: ``{"seed": s, <hparam key>: value, ...}``, seeds innermost."""
-    hparams = parse_hparams(config)
-    keys = list(hparams)
-    out = []
-    for values in itertools.product(*(hparams[k] for k in keys)):
-        for j in range(config.train.num_seeds):
-            out.append({"seed": config.train.seed + j, **dict(zip(keys, values))})
-    return out
-
-
-def replica_config(config, replica: dict[str, Any]) -> ml_collections.ConfigDict:
-    """The single-run config equal to one replica (its seed and hyper-parameters)."""
-    single = ml_collections.ConfigDict(config.to_dict())
-    single.train.seed = replica["seed"]
-    single.train.num_seeds = 1
-    single.train.hparams = ""
-    for key, value in replica.items():
-        if key != "seed":
-            section, *rest = key.split(".")
-            node = single[section]
-            for part in rest[:-1]:
-                node = node[part]
-            node[rest[-1]] = value
-    return single
-
-
-def get(config, dotted: str) -> Any:
-    """``config`` value at a dotted key."""
-    node = config
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _positive_int(key: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{key}={value!r} is invalid: it must be an integer >= {minimum}")
-
-
-def _positive(key: str, value: Any, allow_zero: bool = False) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or (value == 0 and not allow_zero)
-    if bad:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{key}={value!r} is invalid: it must be a number {bound}")
-
-
-def _choice(key: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{key}={value!r} is unknown; valid choices: {list(choices)}")
-
-
-def validate(config) -> None:
-    """Checks every key a run reads; raises `ValueError` naming key, value and valid choices.
-
-    Runs before anything is built or compiled: unknown model/task/optimizer/clip
-    names, non-positive sizes, a T too short for the task or for ``skip``, bad
-    replica settings.
-    """
-    _choice("model.name", config.model.name, models.available())
-    _choice("task.name", config.task.name, tasks.available())
-    _positive_int("model.hidden_size", config.model.hidden_size)
-    options = config.model.options.to_dict()
-    try:
-        models.registry.validate_options(config.model.name, {"hidden_size": config.model.hidden_size, **options})
-    except ValueError as e:
-        raise ValueError(f"model.options: {e}") from None
-    _positive_int("task.length", config.task.length)
-    task = make_task(config)  # the task checks its own T and options
-    for key in ("skip", "period", "period_base"):
-        value = options.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= task.seq_len:
-            raise ValueError(
-                f"model.options.{key}={value} is invalid for task.length={config.task.length}: "
-                f"the sequence has {task.seq_len} steps, so {key} must be smaller than that"
-            )
-
-    train = config.train
-    _positive_int("train.steps", train.steps)
-    _positive_int("train.batch_size", train.batch_size)
-    _positive_int("train.seed", train.seed, minimum=0)
-    _positive_int("train.num_seeds", train.num_seeds)
-    _positive_int("train.steps_per_dispatch", train.steps_per_dispatch)
-    _positive_int("train.replica_batch_size", train.replica_batch_size)
-    _choice("train.replica_execution", train.replica_execution, REPLICA_EXECUTION)
-    hparams = parse_hparams(config)
-    for key, values in hparams.items():
-        if key == "model.options.forget_bias" and "forget_bias" not in models.info(config.model.name).options:
-            raise ValueError(
-                f"train.hparams key {key!r}: model {config.model.name!r} has no forget_bias option; "
-                f"valid options: {sorted(models.info(config.model.name).options)}"
-            )
-        for value in values:
-            if key == "model.options.forget_bias":
-                continue
-            _positive(f"train.hparams[{key!r}] value", value, allow_zero=key == "optim.weight_decay")
-
-    optim = config.optim
-    _choice("optim.name", optim.name, OPTIMIZERS)
-    _choice("optim.clip", optim.clip, CLIPS)
-    _choice("optim.schedule", optim.schedule, SCHEDULES)
-    _positive("optim.learning_rate", optim.learning_rate)
-    if optim.clip != "none":
-        _positive("optim.clip_value", optim.clip_value)
-    _positive("optim.weight_decay", optim.weight_decay, allow_zero=True)
-    _positive_int("optim.warmup_steps", optim.warmup_steps, minimum=0)
-    _positive_int("optim.decay_steps", optim.decay_steps, minimum=0)
-    _positive("optim.end_lr_fraction", optim.end_lr_fraction, allow_zero=True)
-    _positive("optim.eps", optim.eps, allow_zero=True)
-    for key in ("momentum", "b1", "b2", "decay"):
-        value = optim[key]
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-            raise ValueError(f"optim.{key}={value!r} is invalid: it must lie in [0, 1)")
-    _positive_int("optim.max_consecutive_nonfinite", optim.max_consecutive_nonfinite)
-
-    _positive_int("checkpoint.every", config.checkpoint.every)
-    _positive_int("checkpoint.keep", config.checkpoint.keep)
-    _positive_int("eval.batch_size", config.eval.batch_size)
-    _positive_int("eval.num_batches", config.eval.num_batches)
-    _positive_int("snapshot.every", config.snapshot.every, minimum=0)
-    _positive_int("mesh.replica", config.mesh.replica, minimum=0)
-    _positive_int("mesh.data", config.mesh.data, minimum=0)
-
-
 def make_task(config) -> tasks.Task:
     """The task of ``config`` (``task.name``, ``task.length``, ``task.options``)."""
     return tasks.create(config.task.name, length=config.task.length, **config.task.options.to_dict())
 
 
+def model_options(config) -> dict[str, Any]:
+    """``model.options`` that architecture ``model.name`` takes (others are dropped)."""
+    return modelspec.for_model(config.model.name, config.model.options.to_dict())
+
+
 def make_model(config, **overrides: Any):
     """The model of ``config``; ``overrides`` replace entries of ``model.options``."""
-    options = {**config.model.options.to_dict(), **overrides}
+    options = {**model_options(config), **overrides}
     return models.create(config.model.name, hidden_size=config.model.hidden_size, **options)
+
+
+def check_overrides(config, overrides: Mapping[str, Any] | Iterable[str]) -> None:
+    """Refuses an option set on purpose (a command-line ``--config.model.options.X`` or a
+    sweep point's key) that architecture ``model.name`` does not take.
+
+    Raises:
+      ValueError: one line, naming the key, the value and the architecture's options.
+    """
+    prefix = "model.options."
+    values = overrides if isinstance(overrides, Mapping) else {k: configkeys.get(config, k, None) for k in overrides}
+    explicit = {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
+    if explicit:
+        modelspec.for_model(config.model.name, config.model.options.to_dict(), explicit=explicit)
+
+
+def model_spec(spec, *, where: str = "model", hidden_size: int | None = None) -> modelspec.ModelSpec:
+    """`seqgrad.modelspec.normalize`: ``{name | arch, hidden_size, options}`` as a `ModelSpec`."""
+    return modelspec.normalize(spec, where=where, hidden_size=hidden_size)
 
 
 # --------------------------------------------------------------------------- workdir config
 
 
+def get(config, dotted: str) -> Any:
+    """``config`` value at a dotted key (`seqgrad.configkeys.get`)."""
+    return configkeys.get(config, dotted)
+
+
 def flatten(config) -> dict[str, Any]:
     """``{"a.b.c": value}`` for every leaf of a (nested dict or ConfigDict) config."""
-    tree = config.to_dict() if hasattr(config, "to_dict") else config
-    flat: dict[str, Any] = {}
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            path = f"{prefix}{key}"
-            if isinstance(value, dict):
-                walk(value, path + ".")
-            else:
-                flat[path] = list(value) if isinstance(value, tuple) else value
-
-    walk(tree, "")
-    return flat
+    return configkeys.flatten(config)
 
 
 def differences(saved: dict[str, Any], config) -> list[str]:

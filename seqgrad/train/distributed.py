@@ -27,16 +27,17 @@ for a single plain process.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from seqgrad.train import hparams  # the one parser of train.hparams
 
 log = logging.getLogger(__name__)
 
@@ -123,28 +124,45 @@ def initialize(
                 f"coordinator_address={coordinator_address!r} is not of the form HOST:PORT "
                 "(e.g. 127.0.0.1:12355)."
             )
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"coordinator_address={coordinator_address!r}: port {port} must lie in [1, 65535].")
+        try:
+            socket.getaddrinfo(host.strip("[]"), int(port))
+        except (socket.gaierror, UnicodeError) as e:
+            raise ValueError(
+                f"coordinator_address={coordinator_address!r}: host {host!r} cannot be resolved "
+                f"({getattr(e, 'strerror', None) or e})."
+            ) from None
         if int(num_processes) < 1:
             raise ValueError(f"num_processes={num_processes} must be >= 1.")
         if not 0 <= int(process_id) < int(num_processes):
             raise ValueError(
                 f"process_id={process_id} must be in [0, num_processes={num_processes})."
             )
-        jax.distributed.initialize(
-            coordinator_address=str(coordinator_address),
-            num_processes=int(num_processes),
-            process_id=int(process_id),
-        )
+        _start(coordinator_address=str(coordinator_address), num_processes=int(num_processes), process_id=int(process_id))
         how = "explicit"
     else:
         how = detect_cluster()
         if how is None:
             return None
-        jax.distributed.initialize()
+        _start()
     log.info(
         "jax.distributed started (%s): process %d of %d, %d local / %d global devices",
         how, jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
     )
     return how
+
+
+def _start(**kwargs) -> None:
+    """``jax.distributed.initialize(**kwargs)``, its failure (no coordinator reachable,
+    a timeout) as one `TrainingError` line."""
+    try:
+        jax.distributed.initialize(**kwargs)
+    except Exception as e:  # noqa: BLE001  XLA raises RuntimeError / XlaRuntimeError / ValueError
+        from seqgrad.train.errors import TrainingError
+
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainingError(f"jax.distributed.initialize({kwargs or 'auto-detected'}) failed: {first}") from None
 
 
 def is_main_process() -> bool:
@@ -157,11 +175,7 @@ def is_main_process() -> bool:
 
 def num_replicas(config) -> int:
     """R = ``train.num_seeds`` × the product of the ``train.hparams`` list lengths."""
-    train = config.train
-    seeds = int(train.get("num_seeds", 1) or 1)
-    raw = train.get("hparams", "") or ""
-    hparams = json.loads(raw) if isinstance(raw, str) and raw.strip() else dict(raw or {})
-    return seeds * math.prod(len(v) for v in hparams.values())
+    return hparams.count(config)
 
 
 def mesh_shape(

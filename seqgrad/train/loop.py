@@ -21,103 +21,43 @@ raise `Diverged` naming the step, leaving the last good checkpoint intact.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging as std_logging
+import logging
 import os
 import signal
-import threading
 import time
 from typing import Any
 
 import jax
 import numpy as np
 
+from seqgrad import jsonio
+from seqgrad.report.progress import Progress
+from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
-from seqgrad.train import logging as log_lib
-from seqgrad.train.checkpoint import Checkpointer
+from seqgrad.train import distributed, interrupt
+from seqgrad.train import workdir as workdir_lib
+from seqgrad.train.checkpoint import Checkpointer, complete_steps
+from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted, TrainingError  # noqa: F401  (re-exported)
+from seqgrad.train.runlog import JsonlLog, TensorBoard
 from seqgrad.train.state import Trainer
 
-log = std_logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on; its message says why. ``exit_code`` is for scripts."""
-
-    exit_code = 1
-
-
-class ConfigMismatch(TrainingError):
-    """The workdir holds a run with another config."""
-
-    exit_code = 2
-
-
-class Diverged(TrainingError):
-    """Non-finite loss or gradients without ``optim.skip_nonfinite``; ``step`` is the update."""
-
-    def __init__(self, message: str, step: int):
-        super().__init__(message)
-        self.step = step
-
-
-class Interrupted(TrainingError):
-    """SIGTERM or SIGINT: a checkpoint was saved at ``step``."""
-
-    def __init__(self, message: str, step: int, signum: int):
-        super().__init__(message)
-        self.step, self.signum = step, signum
-        self.exit_code = 128 + signum
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _is_main() -> bool:
-    try:
-        from seqgrad.train import distributed
-
-        return distributed.is_main_process()
-    except ImportError:
-        return jax.process_index() == 0
+    return distributed.is_main_process()
 
 
 def _mesh(config):
-    try:
-        from seqgrad.train import distributed
-    except ImportError:
-        return None
     return distributed.make_mesh(config)
 
 
 def _to_host(tree):
-    try:
-        from seqgrad.train import distributed
-
-        return distributed.to_host(tree)
-    except ImportError:
-        return jax.device_get(tree)
-
-
-@contextlib.contextmanager
-def _signals():
-    """Records SIGTERM / SIGINT in the yielded dict instead of dying (main thread only)."""
-    caught: dict[str, int] = {}
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-
-    def handler(signum, frame):
-        if "signum" in caught and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        caught["signum"] = signum
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield caught
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return distributed.to_host(tree)
 
 
 def check_workdir_config(config, workdir: str) -> None:
@@ -181,15 +121,37 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     Raises:
       ValueError: an invalid config (before anything is compiled).
       ConfigMismatch: the workdir holds a run with another config.
-      Diverged: non-finite loss or gradients without ``optim.skip_nonfinite``.
+      Diverged: non-finite loss or gradients without ``optim.skip_nonfinite``, or a
+        final evaluation that is not finite (``result.json`` then says ``"diverged": true``).
       Interrupted: SIGTERM / SIGINT; a checkpoint was saved first.
+      WorkdirError: the workdir cannot be created or written.
+      WorkdirBusy: another run holds the workdir (`seqgrad.train.workdir.lock`).
     """
     config_lib.validate(config)
-    os.makedirs(workdir, exist_ok=True)
-    check_workdir_config(config, workdir)
+    workdir = workdir_lib.prepare(workdir)
     main = _is_main()
-    if main:
-        log_lib.write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+    with workdir_lib.lock(workdir, enabled=main):
+        return _train(config, workdir, main)
+
+
+def _saved(workdir: str) -> str:
+    """The newest complete checkpoint, in words (reads files only)."""
+    directory = os.path.join(workdir, "checkpoints")
+    steps = complete_steps(directory)
+    return f"step {steps[-1]} in {directory}" if steps else f"none yet in {directory} (a rerun starts at step 0)"
+
+
+def _train(config, workdir: str, main: bool) -> dict[str, Any]:
+    check_workdir_config(config, workdir)
+    # config.json is written with the first checkpoint of this invocation: a run that
+    # failed before it (a layout error, divergence at once) does not pin the workdir.
+    pinned = False
+
+    def pin():
+        nonlocal pinned
+        if main and not pinned:
+            jsonio.write_json(os.path.join(workdir, "config.json"), config.to_dict())
+        pinned = True
 
     trainer = Trainer(config, mesh=_mesh(config))
     checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
@@ -207,17 +169,18 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         log.info("resuming %s from step %d", workdir, step)
 
     total = config.train.steps
-    metrics_log = log_lib.JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
+    metrics_log = JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
     # Opened (and truncated to the resumed step) only when snapshots are on or were on before.
     snapshot_path = os.path.join(workdir, "gradflow.jsonl")
     keep_snapshots = main and (config.snapshot.every or os.path.exists(snapshot_path))
-    snapshots = log_lib.JsonlLog(snapshot_path, step) if keep_snapshots else None
-    board = log_lib.TensorBoard(os.path.join(workdir, "tb")) if main else None
-    progress = log_lib.Progress(total, step, enabled=main and config.train.progress)
+    snapshots = JsonlLog(snapshot_path, step) if keep_snapshots else None
+    board = TensorBoard(os.path.join(workdir, "tb")) if main else None
+    progress = Progress(total, step, enabled=main and config.train.progress)
     started = time.perf_counter()
     start_step = step
     try:
-        with _signals() as caught:
+        grace = float(config.train.get("interrupt_grace_s", 60.0))
+        with interrupt.handle(grace, lambda: _saved(workdir)) as caught:
             if step == 0 and config.snapshot.every:
                 _snapshot(trainer, state, 0, snapshots)
             while step < total:
@@ -230,11 +193,17 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                 if bad.any() and not config.optim.skip_nonfinite:
                     first = step + 1 + int(np.argmax(bad))
                     which = np.flatnonzero(metrics["nonfinite"][int(np.argmax(bad))]).tolist()
+                    checkpoints.wait()  # saves are asynchronous: name the newest one on disk
+                    saved = checkpoints.steps()
+                    kept = (
+                        f"last good checkpoint at step {saved[-1]} kept"
+                        if saved
+                        else f"no checkpoint was saved before it (the first is due at step {config.checkpoint.every})"
+                    )
                     message = (
                         f"training diverged at step {first}: non-finite loss or gradients"
                         + (f" in replicas {which}" if len(trainer.replicas) > 1 else "")
-                        + f"; stopped, last good checkpoint at step {max(checkpoints.steps(), default=0)} "
-                        "kept. Lower optim.learning_rate, clip gradients (optim.clip), or set "
+                        + f"; stopped, {kept}. Lower optim.learning_rate, clip gradients (optim.clip), or set "
                         "optim.skip_nonfinite=True to skip such steps."
                     )
                     if main:
@@ -256,6 +225,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                     _snapshot(trainer, state, step, snapshots)
                 stop = _any_process(caught)
                 if step % config.checkpoint.every == 0 or step == total or stop:
+                    pin()
                     checkpoints.save(step, state)
                 if stop and step < total:
                     checkpoints.wait()
@@ -264,12 +234,27 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                     where = "" if "signum" in caught else " by another process"
                     message = f"{name} received{where}: checkpoint saved at step {step} in {workdir}; rerun to resume"
                     raise Interrupted(message, step, signum)
+        pin()
         checkpoints.save(step, state)
         checkpoints.wait()
         result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
+        if config.optim.skip_nonfinite and main:
+            rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+            result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
+        bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
+        if bad:
+            skipped = result.get("nonfinite_skipped")
+            message = (
+                f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
+                + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
+                + ". Lower optim.learning_rate or clip gradients (optim.clip)."
+            )
+            result.update(diverged=True, error=message)
         if main:
-            log_lib.write_json_atomic(os.path.join(workdir, "result.json"), result)
-            _plot_snapshots(workdir)
+            jsonio.write_json(os.path.join(workdir, "result.json"), result)
+            plot_snapshots(workdir)
+        if bad:
+            raise Diverged(message, step)
         return result
     finally:
         progress.close()
@@ -314,30 +299,5 @@ def _result(config, trainer, state, step, wall_time, steps_run) -> dict[str, Any
             {**replica, "eval": {k: float(v[i]) for k, v in evaluation.items()}}
             for i, replica in enumerate(trainer.replicas)
         ]
-    return log_lib.clean(result)
+    return jsonio.with_reasons(result)
 
-
-def _plot_snapshots(workdir: str) -> None:
-    """``gradflow.png``: Jacobian norm vs distance, one line per snapshot, coloured by step."""
-    rows = log_lib.read_jsonl(os.path.join(workdir, "gradflow.jsonl"))
-    if not rows:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    cmap = plt.get_cmap("viridis")
-    last = max(r["step"] for r in rows) or 1
-    for r in rows:
-        norms = np.asarray(r["norms"], dtype=float)
-        ax.semilogy(np.arange(len(norms)), np.maximum(norms, 1e-40), color=cmap(r["step"] / last), label=f"step {r['step']}")
-    ax.set_xlabel("distance T-1-t")
-    ax.set_ylabel("‖∂h_{T-1}/∂h_t‖₂")
-    ax.set_title("gradient flow during training")
-    if len(rows) <= 10:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "gradflow.png"), dpi=120)
-    plt.close(fig)

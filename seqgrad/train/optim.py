@@ -4,7 +4,7 @@ The chain, outermost first:
 
     apply_if_finite(                               # optim.skip_nonfinite
       inject_hyperparams(                          # lr, clip_value, weight_decay live in the state
-        chain(clip(clip_value),                    # optim.clip
+        chain(record(clip(clip_value), lr),        # optim.clip; the state records what was applied
               [add_decayed_weights(weight_decay)], # L2 for every optimizer but adamw
               optimizer(lr · schedule(count)))))   # optim.name, optim.schedule
 
@@ -24,11 +24,19 @@ axis can each carry their own values while sharing one compiled update.
 `optax.apply_if_finite` must be outermost: clipping does not protect against
 NaN/Inf gradients (``clip_by_global_norm`` passes NaN through), so a non-finite
 update is skipped as a whole and the parameters stay finite.
+
+What the metrics report comes from the optimizer's own state (`applied`), not from
+re-running a rule: `record` wraps the clipping rule and keeps, for the last update it
+took part in, the pre-clip global norm ‖g‖₂, whether the rule changed ``g``, and the
+learning rate ``peak · s(count)`` at the optimizer's own update count. A step that
+``apply_if_finite`` skipped leaves that state as it was (so the count, and with it the
+schedule, does not advance) and `applied` reports learning rate 0 for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +56,56 @@ HYPERPARAMS = ("learning_rate", "clip_value", "weight_decay")
 def clipping(name: str, clip_value) -> optax.GradientTransformation:
     """The stateless clipping transformation ``name`` with threshold ``clip_value``."""
     return CLIP_RULES[name](clip_value)
+
+
+class RecordState(NamedTuple):
+    """State of `record`: the last update it took part in.
+
+    Attributes:
+      count: updates applied so far (int32; the count the schedule is evaluated at).
+      grad_norm: ‖g‖₂ over all leaves before clipping (float32).
+      clipped: 1.0 when the clipping rule changed ``g``, else 0.0.
+      learning_rate: ``learning_rate_fn(count)`` of that update (float32).
+    """
+
+    count: jax.Array
+    grad_norm: jax.Array
+    clipped: jax.Array
+    learning_rate: jax.Array
+
+
+def _changed(a, b) -> jax.Array:
+    """True when two pytrees of arrays differ anywhere (bool scalar)."""
+    leaves = jax.tree.leaves(jax.tree.map(lambda x, y: jnp.any(x != y), a, b))
+    return jnp.any(jnp.stack(leaves)) if leaves else jnp.zeros((), bool)
+
+
+def record(rule: optax.GradientTransformation, learning_rate_fn: Callable) -> optax.GradientTransformation:
+    """``rule`` (a stateless clipping transformation), recording what it did in its state.
+
+    ``update(g, state, params)`` returns ``rule(g)`` and `RecordState` with
+    ``count + 1``, ``‖g‖₂``, ``[rule(g) != g]`` and ``learning_rate_fn(count)``: the
+    learning rate an optimizer driven by the same schedule applies in this update
+    (optax optimizers evaluate their schedule at their own count, which advances with
+    this one inside one chain).
+    """
+
+    def init(params):
+        del params
+        zero = jnp.zeros((), jnp.float32)
+        return RecordState(jnp.zeros((), jnp.int32), zero, zero, zero)
+
+    def update(updates, state, params=None):
+        clipped, _ = rule.update(updates, rule.init(params), params)
+        new = RecordState(
+            count=state.count + 1,
+            grad_norm=optax.tree.norm(updates).astype(jnp.float32),
+            clipped=_changed(clipped, updates).astype(jnp.float32),
+            learning_rate=jnp.asarray(learning_rate_fn(state.count), jnp.float32),
+        )
+        return clipped, new
+
+    return optax.GradientTransformation(init, update)
 
 
 def schedule(optim, total_steps: int) -> Callable[[jax.Array], jax.Array]:
@@ -98,10 +156,13 @@ def make_optimizer(optim, total_steps: int) -> optax.GradientTransformation:
     unit = schedule(optim, total_steps)
 
     def factory(learning_rate, clip_value, weight_decay):
-        parts = [clipping(optim.clip, clip_value)]
+        def lr(count):
+            return learning_rate * unit(count)
+
+        parts = [record(clipping(optim.clip, clip_value), lr)]
         if optim.name != "adamw":
             parts.append(optax.add_decayed_weights(weight_decay))
-        parts.append(_optimizer(optim, lambda count: learning_rate * unit(count), weight_decay))
+        parts.append(_optimizer(optim, lr, weight_decay))
         return optax.chain(*parts)
 
     tx = optax.inject_hyperparams(factory)(
@@ -136,16 +197,41 @@ def with_hyperparams(opt_state, **values):
     return inner
 
 
+def applied(opt_state) -> dict[str, jax.Array]:
+    """What the last ``update`` did, read from ``opt_state`` (scalars):
+
+    ``learning_rate`` (0 for a skipped update), ``grad_norm`` (pre-clip ‖g‖₂; NaN for a
+    skipped update, whose gradient took no part in training), ``clipped`` (0/1),
+    ``skipped`` (bool: ``apply_if_finite`` dropped the update) and ``count`` (updates
+    applied so far).
+    """
+    stats = _inject_state(opt_state).inner_state[0]
+    skipped = (
+        ~opt_state.last_finite if isinstance(opt_state, optax.ApplyIfFiniteState) else jnp.zeros((), bool)
+    )
+    return {
+        "learning_rate": jnp.where(skipped, 0.0, stats.learning_rate),
+        "grad_norm": jnp.where(skipped, jnp.nan, stats.grad_norm),
+        "clipped": jnp.where(skipped, 0.0, stats.clipped),
+        "skipped": skipped,
+        "count": stats.count,
+    }
+
+
 def current_learning_rate(optim, total_steps: int, opt_state, step) -> jax.Array:
-    """The learning rate used by the update at ``step`` (0-based): peak · s(step)."""
+    """The schedule's learning rate at update count ``step`` (0-based): peak · s(step).
+
+    The optimizer's own count is ``applied(opt_state)["count"]``; it lags the training
+    step by the number of skipped updates.
+    """
     return hyperparams(opt_state)["learning_rate"] * schedule(optim, total_steps)(step)
 
 
 def was_clipped(optim, opt_state, grads, params) -> jax.Array:
-    """True when the clipping rule changes ``grads`` (bool scalar)."""
+    """True when the clipping rule would change ``grads`` (bool scalar); the training
+    step reads what actually happened from `applied` instead."""
     if optim.clip == "none":
         return jnp.zeros((), bool)
     rule = clipping(optim.clip, hyperparams(opt_state)["clip_value"])
     clipped, _ = rule.update(grads, rule.init(params), params)
-    changed = jax.tree.map(lambda a, b: jnp.any(a != b), clipped, grads)
-    return jnp.any(jnp.stack(jax.tree.leaves(changed)))
+    return _changed(clipped, grads)

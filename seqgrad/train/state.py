@@ -30,6 +30,7 @@ import optax
 
 from seqgrad import tasks
 from seqgrad.train import config as config_lib
+from seqgrad.train import distributed
 from seqgrad.train import optim as optim_lib
 
 INIT, DATA, EVAL, SNAPSHOT = 0, 1, 2, 3  # fold_in tags of the root key
@@ -81,8 +82,6 @@ class Trainer:
         self.map_batch = config.train.replica_batch_size
         self._state_sharding = self._batch_sharding = None
         if mesh is not None:
-            from seqgrad.train import distributed
-
             self._state_sharding = distributed.state_sharding(mesh)
             self._batch_sharding = distributed.batch_sharding(mesh)
         self._chunk = jax.jit(
@@ -96,8 +95,6 @@ class Trainer:
         if self._state_sharding is None:
             return None
         if n == 2:  # (state [R, ...], metrics [S, R])
-            from seqgrad.train import distributed
-
             return self._state_sharding, distributed.metrics_sharding(self.mesh)
         return (self._state_sharding,) * n if n > 1 else self._state_sharding
 
@@ -180,10 +177,10 @@ class Trainer:
     def update(self, state, batch):
         """One optimizer step of one replica: ``(state, batch) -> (state, metrics)``.
 
-        ``metrics``: loss, grad_norm (before clipping), clipped (0/1), nonfinite
-        (0/1: loss or gradient not finite), learning_rate (of this update).
+        ``metrics`` (scalars) are read from what the update did (`optim.applied`):
+        loss, grad_norm (pre-clip ‖g‖₂), clipped (0/1), learning_rate (applied: 0 for a
+        skipped update), nonfinite (0/1: loss or gradient not finite, or the update skipped).
         """
-        c = self.config
         inputs, targets, mask = batch
         params, opt_state = state["params"], state["opt_state"]
 
@@ -191,16 +188,16 @@ class Trainer:
             return self.task.loss(self.apply(p, inputs), targets, mask)
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        grad_norm = optax.tree.norm(grads)
-        metrics = {
-            "loss": loss,
-            "grad_norm": grad_norm,
-            "clipped": optim_lib.was_clipped(c.optim, opt_state, grads, params).astype(jnp.float32),
-            "nonfinite": ~(jnp.isfinite(loss) & jnp.isfinite(grad_norm)),
-            "learning_rate": optim_lib.current_learning_rate(c.optim, c.train.steps, opt_state, state["step"]),
-        }
         updates, opt_state = self.tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
+        done = optim_lib.applied(opt_state)
+        metrics = {
+            "loss": loss,
+            "grad_norm": done["grad_norm"],
+            "clipped": done["clipped"],
+            "nonfinite": done["skipped"] | ~(jnp.isfinite(loss) & jnp.isfinite(done["grad_norm"])),
+            "learning_rate": done["learning_rate"],
+        }
         new = {"step": state["step"] + 1, "key": state["key"], "params": params, "opt_state": opt_state}
         return new, metrics
 
@@ -267,23 +264,11 @@ class Trainer:
 
     @functools.cached_property
     def _snapshot(self):
-        # The diagnostics are only needed here.
-        try:
-            from seqgrad.gradflow import state_jacobians
-        except ImportError:
-            from seqgrad.gradflow.jacobians import state_jacobians
+        from seqgrad.train.snapshot import make_snapshot  # the diagnostics are only needed here
 
-        task = self.task
-
-        def one(params, key_data):
-            key = jax.random.fold_in(jax.random.wrap_key_data(key_data), SNAPSHOT)
-            x = task.eval_batch(key, 1)[0][0]  # one sequence [T, D]
-            jac = state_jacobians(self.model, params["model"], x)  # [T, H, H]
-            norms = jnp.linalg.norm(jac, ord=2, axis=(1, 2))  # spectral norm per t
-            return norms[::-1]  # index = distance T-1-t
-
-        return jax.jit(lambda params, keys: jax.lax.map(lambda a: one(*a), (params, keys)))
+        return make_snapshot(self.model, self.task, SNAPSHOT, mesh=self.mesh, batch_size=self.map_batch)
 
     def snapshot(self, state) -> jax.Array:
-        """``[R, T]``: ‖∂h_{T-1}/∂h_{T-1-d}‖₂ for d = 0 … T-1 at the current parameters."""
+        """``[R, T]``: ‖∂h_{T-1}/∂h_{T-1-d}‖₂ for d = 0 … T-1 at the current parameters,
+        computed on the devices that hold each replica (`seqgrad.train.snapshot`)."""
         return self._snapshot(state["params"], state["key"])

@@ -1,6 +1,7 @@
 """The report of a sweep: ``summary.md`` (one row per point) and a PNG plot.
 
-Both read only the content of ``sweep.json`` (`seqgrad.train.sweep.run_sweep`):
+Both read only the content of ``sweep.json`` (`seqgrad.train.sweep.run_sweep`);
+non-finite numbers there are JSON null (`seqgrad.jsonio`) and show as empty cells:
 ``{"points": [{"name", "overrides", "status", "eval", "spread", "seeds", "baseline",
 "step", "wall_s", "batched", "error"}]}``, where ``eval`` holds the median over the
 point's seeds and ``spread`` the ``[min, max]`` over them.
@@ -9,9 +10,10 @@ point's seeds and ``spread`` the ``[min, max]`` over them.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from seqgrad import jsonio
 
 
 def _num(x: Any) -> str:
@@ -76,10 +78,7 @@ def write_summary(summary: Mapping[str, Any], path: str) -> str:
             "",
         ]
     )
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    jsonio.write_text(path, text)
     return text
 
 

@@ -1,0 +1,197 @@
+"""The one error layer of ``scripts/``: flags in, one line out on failure, a documented exit code.
+
+`run(main)` replaces ``absl.app.run(main)``. Flag parsing (including loading the
+``--config`` file and applying ``--config.*`` overrides) and ``main`` run inside
+it; any failure prints a single line ``error: ...`` to stderr, never a traceback,
+and exits with the code of `seqgrad.train.errors` (2 usage or config, 3 I/O,
+4 diverged, 5 workdir busy, 128 + signal interrupted, 1 anything else).
+``SEQGRAD_TRACEBACK=1`` adds the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable
+
+from absl import app, flags, logging
+
+from seqgrad.train import errors
+
+
+def fail(code: int, message: str) -> None:
+    """Prints ``error: message`` as one line and exits with ``code``."""
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def one_line(message: str) -> str:
+    """``message`` with its lines joined by "; " (keys listed on lines stay readable)."""
+    parts = [p.strip() for p in str(message).splitlines() if p.strip()]
+    return "; ".join(parts) if parts else "(no message)"
+
+
+def no_space(exc: BaseException) -> bool:
+    """True when ``exc`` or an exception it was raised from is a full disk (ENOSPC)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def describe(exc: BaseException) -> tuple[int, str]:
+    """``(exit code, one-line message)`` for an exception escaping a script's ``main``."""
+    if no_space(exc):
+        where = getattr(exc, "filename", None)
+        return errors.EXIT_IO, "no space left on device" + (f" writing {where}" if where else "") + (
+            "; the checkpoints already on disk are intact: free space and rerun to resume"
+        )
+    if isinstance(exc, errors.TrainingError):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, flags.Error):
+        return errors.EXIT_USAGE, _flag_error_message(exc)
+    if isinstance(exc, (ValueError, KeyError, app.UsageError)):
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return errors.EXIT_USAGE, str(text)
+    if isinstance(exc, OSError):
+        path = f" {exc.filename}" if exc.filename else ""
+        return errors.EXIT_IO, f"cannot use{path}: {exc.strerror or exc}"
+    hint = "" if os.environ.get("SEQGRAD_TRACEBACK") else " (set SEQGRAD_TRACEBACK=1 for the traceback)"
+    return errors.EXIT_FAILED, f"internal error: {type(exc).__name__}: {exc}{hint}"
+
+
+def _flag_error_message(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, flags.UnrecognizedFlagError) and exc.flagname.startswith("config."):
+        return _unknown_config_key(exc.flagname[len("config."):])
+    if "Traceback" in text:
+        # ml_collections wraps the config file's own exception with its traceback:
+        # keep the flag and the exception's own line.
+        head = text.split(": Error whilst", 1)[0].removeprefix("flag ")
+        lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[\w.]+(Error|Exception): ", ln)]
+        last = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1]) if lines else text.splitlines()[0]
+        return f"{head}: {last}"
+    return text
+
+
+def _config_spec(argv: list[str]) -> str:
+    """The value of the last ``--config=`` argument (the one absl keeps)."""
+    given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
+    return given[-1] if given else ""
+
+
+def _known_keys(argv: list[str] | None = None) -> list[str]:
+    """Dotted keys of the ``--config`` file's config (loaded again: when an override
+    fails, ml_collections has not stored it yet); empty if it cannot be loaded."""
+    import importlib.util
+
+    spec = _config_spec(argv or sys.argv)
+    try:
+        path, _, arg = spec.partition(":")
+        module_spec = importlib.util.spec_from_file_location("seqgrad_cli_config", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        config = module.get_config(arg) if arg else module.get_config()
+        return _flat_keys(config.to_dict())
+    except Exception:  # noqa: BLE001  the config itself failed to load: say only what we know
+        return []
+
+
+def _unknown_config_key(key: str) -> str:
+    known = _known_keys()
+    section, _, leaf = key.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == section]
+    close = difflib.get_close_matches(leaf, siblings, n=2)
+    hint = f"; did you mean {' or '.join(f'{section}.{c}' for c in close)}?" if close else ""
+    valid = f"; valid keys of {section or 'the config'}: {', '.join(siblings)}" if siblings else ""
+    return f"--config.{key}: unknown config key{hint}{valid}"
+
+
+def _unknown_override(argv: list[str], exc: BaseException) -> str:
+    """The first ``--config.<key>=`` argument naming no key of the loaded config."""
+    known = set(_known_keys(argv))
+    for arg in argv[1:]:
+        if arg.startswith("--config."):
+            key = arg[len("--config."):].split("=", 1)[0]
+            if known and key not in known:
+                return _unknown_config_key(key)
+    return f"unknown config key: {str(exc).strip(chr(34) + chr(39))}"
+
+
+def _flat_keys(tree, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out += _flat_keys(v, f"{prefix}{k}.")
+        else:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def _os_reason(e: BaseException) -> str:
+    while e.__cause__ is not None or e.__context__ is not None:
+        if isinstance(e, OSError) and e.strerror:
+            break
+        e = e.__cause__ or e.__context__
+    text = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1]
+    return text.strip() or type(e).__name__
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with one-line errors (exit 2) and no stray positional arguments."""
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(errors.EXIT_USAGE, _flag_error_message(e))
+    except (AttributeError, KeyError) as e:  # ml_collections: an unknown --config.<key>
+        fail(errors.EXIT_USAGE, _unknown_override(argv, e))
+    except OSError as e:  # ml_collections: the --config file does not exist
+        spec = _config_spec(argv)
+        fail(errors.EXIT_USAGE, f"--config={spec}: cannot load the config file ({_os_reason(e)})")
+    if len(rest) > 1:
+        fail(errors.EXIT_USAGE, f"unexpected argument(s) {rest[1:]}: every setting is a --flag=value "
+             f"(see {os.path.basename(argv[0])} --help)")
+    return rest
+
+
+def quiet_logging() -> None:
+    """Warnings only, unless ``--verbosity`` was given (orbax logs every save at INFO).
+
+    Orbax's background save threads also log the traceback of a failed write (a full
+    disk gives some 300 lines); the same exception reaches `run`, which reports it in
+    one line, so those records are dropped unless ``--verbosity`` was given."""
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+        logging.get_absl_handler().addFilter(_drop_background_tracebacks)
+
+
+def _drop_background_tracebacks(record) -> bool:
+    return not (record.exc_info and "orbax" in (record.pathname or ""))
+
+
+def run(main: Callable[[list[str]], int | None]) -> None:
+    """``absl.app.run(main)`` where every failure is one line and a documented exit code."""
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except SystemExit:
+            raise
+        except BaseException as e:  # noqa: BLE001  the one place a script turns errors into lines
+            if isinstance(e, KeyboardInterrupt):
+                fail(errors.EXIT_SIGNAL_BASE + 2, "interrupted (SIGINT)")
+            code, message = describe(e)
+            if code == errors.EXIT_FAILED and os.environ.get("SEQGRAD_TRACEBACK"):
+                traceback.print_exc()
+            fail(code, message)
+
+    app.run(guarded, flags_parser=parse_flags)

@@ -1,0 +1,81 @@
+"""The condition grid of the main job and the parameter initialisations an entry can ask for.
+
+A condition is a point ``(input_scale, T)`` of ``config.conditions.input_scale ×
+config.conditions.T``: inputs ``x ~ input_scale · N(0, 1)^{T×D}``. Input scale,
+seeds and input sequences are values (one compiled call covers all of them);
+each T is a shape (one compilation per entry and T).
+
+Initialisations (``entries.NAME.init``):
+
+* ``""``: the architecture's own initialiser;
+* ``"chrono"``: chrono initialisation of an LSTM (Tallec & Ollivier 2018, "Can
+  recurrent neural networks warp time?"): ``b_f ~ log U(1, T_max − 1)`` per
+  unit and ``b_i = −b_f``, with ``T_max`` the default condition's T, so the
+  forget gates span characteristic times 1 … T_max.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import traverse_util
+
+from seqgrad.gradflow.record import Condition
+
+INITS = ("", "chrono")
+
+
+def grid(config) -> list[Condition]:
+    """Every condition, input scale major: ``[(s, T) for s in scales for T in lengths]``."""
+    return [Condition(float(s), int(T)) for s in config.conditions.input_scale for T in config.conditions.T]
+
+
+def default(config) -> Condition:
+    return Condition(float(config.default_input_scale), int(config.T))
+
+
+def validate(config) -> None:
+    """Raises a one-line `ValueError` naming the key and value of a bad grid setting."""
+    scales, lengths = tuple(config.conditions.input_scale), tuple(config.conditions.T)
+    if not scales or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0 for s in scales):
+        raise ValueError(f"config.conditions.input_scale={scales!r} is invalid: a non-empty tuple of positive numbers")
+    if not lengths or any(isinstance(n, bool) or not isinstance(n, int) or n < 2 for n in lengths):
+        raise ValueError(f"config.conditions.T={lengths!r} is invalid: a non-empty tuple of integers >= 2")
+    if config.T not in lengths:
+        raise ValueError(f"config.T={config.T!r} is invalid: it must be one of config.conditions.T={lengths}")
+    if float(config.default_input_scale) not in [float(s) for s in scales]:
+        raise ValueError(f"config.default_input_scale={config.default_input_scale!r} is invalid: "
+                         f"it must be one of config.conditions.input_scale={scales}")
+    distances = tuple(config.fixed_distances)
+    if not distances or any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d < min(lengths)
+                            for d in distances):
+        raise ValueError(f"config.fixed_distances={distances!r} is invalid: integers in [1, min(conditions.T)="
+                         f"{min(lengths)})")
+
+
+def check_init(name: str, arch: str, init: str) -> None:
+    if init not in INITS:
+        raise ValueError(f"config.entries.{name}.init={init!r} is invalid; valid choices: {list(INITS)}")
+    if init == "chrono" and arch != "lstm":
+        raise ValueError(f"config.entries.{name}.init='chrono' is invalid for arch={arch!r}: only 'lstm' has it")
+
+
+def chrono(params, key, t_max: int):
+    """Chrono-initialised LSTM biases: every layer's ``bias [4H]`` in gate order (i, f, o, c̃).
+
+    ``b_f = log u``, ``u ~ U(1, t_max − 1)``; ``b_i = −b_f``; ``b_o``, ``b_c̃`` unchanged.
+    """
+    flat = traverse_util.flatten_dict(params)
+    for i, path in enumerate(sorted(p for p in flat if p[-1] == "bias")):
+        bias = flat[path]
+        H = bias.shape[0] // 4
+        u = jax.random.uniform(jax.random.fold_in(key, i), (H,), jnp.float32, 1.0, max(float(t_max) - 1.0, 1.0))
+        b_f = jnp.log(u).astype(bias.dtype)
+        flat[path] = bias.at[H:2 * H].set(b_f).at[:H].set(-b_f)
+    return traverse_util.unflatten_dict(flat)
+
+
+def initialise(model, init: str, key, x, t_max: int):
+    """``model.init(key, x)`` followed by the entry's initialisation ``init``."""
+    params = model.init(key, x)
+    return chrono(params, jax.random.fold_in(key, 1), t_max) if init == "chrono" else params

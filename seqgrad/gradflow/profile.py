@@ -1,0 +1,214 @@
+"""Jacobian profiles at any T and H: ``‖∂h_{T-1}/∂h_{T-1-d}‖_F`` for every d without the ``[T, H, H]`` stack.
+
+`seqgrad.gradflow.state_jacobians` materialises ``J(t) = ∂h_{T-1}/∂h_t`` for every
+t (``T·n²`` numbers, n the site width): 16 GiB in float32 at n = 1024, T = 4096.
+`jacobian_profile` measures the same quantities from reverse passes through the
+model's perturbation site (`seqgrad.models.recurrence`), keeping only ``[T, k]``
+numbers per pass:
+
+* **Frobenius norms by probes.** For a cotangent ``q`` on ``probe_{T-1}``, one
+  reverse pass of ``δ ↦ probe_{T-1}`` gives ``qᵀ J(t)`` for *every* t at once (the
+  adjoint of ``δ_t``). With ``Q = [q_1 … q_k]`` (``[n, k]``, orthonormal columns
+  spanning a uniformly random k-dimensional subspace: the QR factor of a Gaussian
+  matrix), the orthogonal Hutchinson estimator
+
+      F̂(t) = (n/k) Σ_i ‖q_iᵀ J(t)‖²,       E[F̂] = ‖J(t)‖_F²,
+
+      Var F̂ = 2 (n − k) (n Σσ⁴ − (Σσ²)²) / (k (n + 2) (n − 1)),
+
+  σ the singular values of J(t) (Hutchinson 1989; the finite-population factor
+  ``(n−k)/(n−1)`` comes from the k columns being orthogonal). It is exact (the
+  identity basis, variance 0) for ``k >= n``, and also when all σ are equal
+  (J ∝ an orthogonal matrix). ``frobenius_squared_std`` is the unbiased plug-in
+  ``s·sqrt((n−k)/(n k))``, s the sample standard deviation of the k terms
+  ``n‖q_iᵀ J(t)‖²``. ``frobenius`` is ``sqrt(F̂)`` (for k < n biased low by at
+  most ``Var F̂ / (8 F^{3/2})``, to second order).
+  Cost: one forward pass and k backward passes of one cotangent each (batched
+  ``probe_batch`` at a time), O(k·T) steps, whatever the distance.
+* **Exact singular values at chosen distances.** The n basis cotangents give the
+  rows of every ``J(t)``; only the rows at the requested distances are kept
+  (``[m, n, n]``) and decomposed by SVD. Cost: n backward passes (``T·n``
+  matrix-vector products each, O(T·n³) arithmetic in all, like carrying the
+  product of step Jacobians backward) plus m SVDs of ``n × n``.
+
+Memory (both): the residuals of one forward pass (O(T·n), those of any gradient)
+plus one chunk of adjoints ``[probe_batch, T, n]``, plus the outputs ``[T]`` and
+``[m, r]``; never ``T·n²``. Lower ``probe_batch`` to trade speed for memory.
+
+Batch convention: as `state_jacobians`, one sequence ``x: [T, D]`` (vmap over a
+batch). Every registered architecture works through its perturbation sites,
+Transformer and dilated convolution included (their probe is their output).
+`choose_method` picks the exact stack or this profile from ``T·n²``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqgrad.models.base import check_site
+
+Array = jax.Array
+
+METHODS = ("exact", "sketch", "auto")
+# auto: the exact [T, n, n] stack while it holds at most this many numbers (256 MiB in float32).
+MAX_EXACT_ELEMENTS = 2**26
+DEFAULT_NUM_DISTANCES = 64
+
+
+def choose_method(T: int, H: int, method: str = "auto", max_exact_elements: int = MAX_EXACT_ELEMENTS) -> str:
+    """``"exact"`` (the `state_jacobians` stack) or ``"sketch"`` (`jacobian_profile`) for length T, width H.
+
+    ``method="auto"`` gives ``"exact"`` while ``T·H² <= max_exact_elements`` (the
+    stack's size in numbers; 2²⁶ = 256 MiB in float32), ``"sketch"`` beyond;
+    ``"exact"`` and ``"sketch"`` are returned as given.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is invalid; valid choices: {list(METHODS)}")
+    if method != "auto":
+        return method
+    return "exact" if T * H * H <= max_exact_elements else "sketch"
+
+
+def default_distances(T: int, count: int = DEFAULT_NUM_DISTANCES) -> np.ndarray:
+    """About ``count`` distinct distances in ``[0, T-1]``, log-spaced, 0 and ``T-1`` included (all if T <= count)."""
+    if T <= count:
+        return np.arange(T)
+    grid = np.geomspace(1, T, num=min(count, T))
+    return np.unique(np.concatenate([[0], np.round(grid).astype(int) - 1, [T - 1]]))
+
+
+def site_width(model: nn.Module, site: str) -> int:
+    """Width n of the perturbation and probe at ``site``."""
+    size = getattr(model, "site_size", None)
+    return size(site) if callable(size) else model.hidden_size
+
+
+def _positive(key, value, allow_zero=False):
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{key}={value!r} is invalid: it must be an integer >= {low}")
+
+
+def _adjoints(model, params, x, probes, positions, site, probe_batch):
+    """``sq [k, T]``: ``‖q_iᵀ J(t)‖²`` for every t; with ``positions`` also ``rows [k, m, n]``: ``q_iᵀ J(positions)``."""
+    T, n = x.shape[0], probes.shape[1]
+
+    def last_probe(delta):
+        _, probe = model.apply(params, x[None], delta[None], site=site, return_probe=True)
+        return probe[0, -1]
+
+    _, pullback = jax.vjp(last_probe, jnp.zeros((T, n), x.dtype))
+
+    def one(q):
+        (adjoint,) = pullback(q)  # [T, n]: row qᵀ J(t) for every t
+        sq = jnp.sum(adjoint * adjoint, axis=-1)
+        return sq if positions is None else (sq, adjoint[positions])
+
+    return jax.lax.map(one, probes, batch_size=probe_batch)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "site", "k", "probe_batch"))
+def _frobenius(model, params, x, key, site, k, probe_batch):
+    """``(F̂ [T], std [T])`` over t (not distance) with k random orthonormal probes (k < n)."""
+    n = site_width(model, site)
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (n, k), x.dtype))
+    sq = _adjoints(model, params, x, q.T, None, site, probe_batch)
+    terms = n * sq  # [k, T], each unbiased for ‖J(t)‖_F²
+    estimate = jnp.mean(terms, axis=0)
+    spread = jnp.std(terms, axis=0, ddof=1) if k > 1 else jnp.full_like(estimate, jnp.nan)
+    return estimate, spread * math.sqrt((n - k) / (n * k))
+
+
+@functools.partial(jax.jit, static_argnames=("model", "site", "num_singular", "probe_batch"))
+def _exact(model, params, x, positions, site, num_singular, probe_batch):
+    """``(‖J(t)‖_F² [T], top singular values [m, r])`` from the n basis cotangents."""
+    n = site_width(model, site)
+    basis = jnp.eye(n, dtype=x.dtype)
+    if positions.shape[0] == 0:
+        return jnp.sum(_adjoints(model, params, x, basis, None, site, probe_batch), axis=0), None
+    sq, rows = _adjoints(model, params, x, basis, positions, site, probe_batch)
+    J = jnp.swapaxes(rows, 0, 1)  # [m, n, n]: J[j][i] = e_iᵀ J(positions[j])
+    return jnp.sum(sq, axis=0), jnp.linalg.svd(J, compute_uv=False)[:, :num_singular]
+
+
+def jacobian_profile(
+    model: nn.Module,
+    params,
+    x: Array,
+    *,
+    num_probes: int = 16,
+    distances=None,
+    num_singular: int | None = None,
+    seed: int = 0,
+    site: str = "hidden",
+    probe_batch: int | None = None,
+) -> dict:
+    """Frobenius norms at every distance and exact singular values at chosen ones, without the stack.
+
+    Args:
+      model, params: a registered seqgrad model and its variables.
+      x: one sequence ``[T, D]``.
+      num_probes: k, probe cotangents for the Frobenius norms; ``k >= n`` (n the
+        site width) gives them exactly (the identity basis), and so does any call
+        that computes singular values (its n basis cotangents give them for free):
+        pass ``distances=()`` for the k-probe cost alone.
+      distances: distances d in ``[0, T-1]`` for the singular values (default:
+        `default_distances`, ~64 log-spaced); ``()`` skips them.
+      num_singular: r, singular values kept per distance (``<= n``; default
+        ``min(8, n)``; 0 skips them).
+      seed: seeds the random probes.
+      site: the perturbation site, one of ``model.sites``.
+      probe_batch: cotangents pulled back together (default: all k; the basis in
+        chunks of at most 16); memory grows with it as ``probe_batch·T·n``.
+
+    Returns:
+      ``{"distance" [T], "frobenius" [T], "frobenius_squared_std" [T],
+      "singular_values" [m, r], "singular_distance" [m], "method", "num_probes",
+      "site_width"}``; entry d of the first three is distance d (``t = T-1-d``),
+      ``method`` is ``"exact"`` (k >= n) or ``"orthogonal_hutchinson"``.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x must be one sequence [T, D]; got shape {tuple(x.shape)}")
+    check_site(model, site)
+    T, n = x.shape[0], site_width(model, site)
+    _positive("num_probes", num_probes)
+    num_singular = min(8, n) if num_singular is None else num_singular
+    _positive("num_singular", num_singular, allow_zero=True)
+    if num_singular > n:
+        raise ValueError(f"num_singular={num_singular!r} is invalid: at most the site width {n}")
+    if probe_batch is not None:
+        _positive("probe_batch", probe_batch)
+    d = default_distances(T) if distances is None else np.asarray(distances, dtype=int).reshape(-1)
+    if d.size and (d.min() < 0 or d.max() > T - 1):
+        raise ValueError(f"distances={list(d)!r} is invalid: every distance must lie in [0, T-1={T - 1}]")
+    if num_singular == 0:
+        d = d[:0]
+    k = min(num_probes, n)
+    positions = jnp.asarray(T - 1 - d, jnp.int32)
+    exact = bool(d.size) or k == n
+    sv = None
+    if exact:  # the n basis cotangents; their Frobenius norms are exact and free
+        estimate, sv = _exact(model, params, x, positions, site, num_singular, probe_batch or min(n, 16))
+        k, std = n, jnp.zeros_like(estimate)
+    else:
+        key = jax.random.key(seed)
+        estimate, std = _frobenius(model, params, x, key, site, k, probe_batch or k)
+    if sv is None:
+        sv = jnp.zeros((0, num_singular), x.dtype)
+    return {
+        "distance": np.arange(T),
+        "frobenius": jnp.sqrt(estimate)[::-1],
+        "frobenius_squared_std": std[::-1],
+        "singular_values": sv,
+        "singular_distance": d,
+        "method": "exact" if exact else "orthogonal_hutchinson",
+        "num_probes": k,
+        "site_width": n,
+    }

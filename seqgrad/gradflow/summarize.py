@@ -1,0 +1,132 @@
+"""From per-seed, per-input measurements (host numpy) to the typed record of one entry.
+
+The raw arrays of `seqgrad.gradflow.measure` are ``[C, S, I, T, ...]`` (input
+scale, initialisation, input sequence, distance). Per sequence: the fitted decay
+rate, its r², the memory horizon (last distance above ``threshold·‖J(1)‖``) and
+the first-drop horizon; per condition: their statistics (`Stats`, spreads over
+initialisations and over inputs apart), the median profile over seeds × inputs,
+its regime and shape, and the norm at the fixed distances of
+``config.fixed_distances``. Zeros of float32 norms are classified as underflow
+or exact (`seqgrad.gradflow.spectra.zero_status`), with the float64 value used
+where a recheck measured it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+
+from seqgrad.gradflow import decay, seeds, spectra
+from seqgrad.gradflow.record import Condition, Measures, Stats
+
+# Architectures whose recurrence is a plain RNN under a read-out that never feeds back:
+# their Lyapunov exponents are those of that RNN.
+READOUT_OF = {"attention_rnn": "the Elman RNN under it (the attention is a read-out that never feeds the recurrence)"}
+
+
+def stats(values) -> Stats:
+    """`Stats` of ``[S, I]`` values (or ``[S]``: one input per seed); nans ignored."""
+    values = np.asarray(values, np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q25, median, q75 = np.nanpercentile(values, [25, 50, 75])
+        per_seed = np.nanmedian(values, axis=1)
+        inits = np.subtract(*np.nanpercentile(per_seed, [75, 25]))
+        inputs = np.nanmedian(np.subtract(*np.nanpercentile(values, [75, 25], axis=1)))
+    return Stats(float(median), float(q25), float(q75), float(inits), float(inputs))
+
+
+def status(norms32: np.ndarray, norms64: np.ndarray | None, dtype, margin: float) -> np.ndarray:
+    """``[T]`` measured / underflow / exact_zero of a median profile (float64 confirms a zero's cause)."""
+    if norms64 is None:
+        return spectra.zero_status(norms32, dtype, margin)
+    exact = spectra.zero_status(norms64, jnp.float64, margin)
+    return np.where((norms32 == 0) & (norms64 > 0), spectra.UNDERFLOW, exact).astype(object)
+
+
+def _first(status_: np.ndarray, kind: str) -> int | None:
+    hits = np.nonzero(status_ == kind)[0]
+    return int(hits[0]) if hits.size else None
+
+
+def condition_measures(condition: Condition, spectral, spectral64, config, dtype, *, lyapunov=None,
+                       seed_experiment=None, module_norm=None, singular_values=None) -> Measures:
+    """`Measures` of one condition from spectral norms ``[S, I, T]`` (and float64 ones, or None)."""
+    T = condition.T
+    spectral = np.asarray(spectral, np.float64)
+    best = spectral if spectral64 is None else np.where(spectral > 0, spectral, spectral64)
+    flat = best.reshape(-1, T)
+    fits = [decay.fit_decay_rate(n, min_distance=config.decay_min_distance) for n in flat]
+    th = config.horizon_threshold
+    horizon = [T if (h := decay.memory_horizon(n, th)) is None else h for n in flat]
+    drop = [T if (h := decay.first_drop_horizon(n, th)) is None else h for n in flat]
+    shape2 = best.shape[:2]
+    profile = seeds.median_spread(flat)
+    median32 = np.median(spectral.reshape(-1, T), axis=0)
+    median64 = None if spectral64 is None else np.median(np.asarray(spectral64).reshape(-1, T), axis=0)
+    st = status(median32, median64, dtype, config.underflow_margin_decades)
+    r, s = config.regime, config.shape
+    modules = None
+    if module_norm is not None:  # [S, I, T, G]
+        med = np.median(np.asarray(module_norm, np.float64).reshape(-1, T, module_norm.shape[-1]), axis=0)
+        modules = [module_summary(g, med[:, g], config) for g in range(med.shape[1])]
+    deviation = float("nan")
+    if singular_values is not None:  # [S, I, T, r]
+        sv = np.median(np.asarray(singular_values, np.float64).reshape(-1, *singular_values.shape[-2:]), axis=0)
+        deviation = float(np.max(np.abs(sv - 1.0)))
+    return Measures(
+        singular_value_deviation=deviation,
+        condition=condition,
+        jacobian_norm=profile["median"],
+        jacobian_norm_q25=profile["q25"],
+        jacobian_norm_q75=profile["q75"],
+        status=st,
+        decay_rate=stats(np.reshape([f["rate"] for f in fits], shape2)),
+        decay_fit_r2=stats(np.reshape([f["r2"] for f in fits], shape2)),
+        memory_horizon=stats(np.reshape(horizon, shape2)),
+        first_drop_horizon=stats(np.reshape(drop, shape2)),
+        regime=decay.regime(profile["median"], growth=r.growth, preserved=r.preserved,
+                            rebound_decades=r.rebound_decades),
+        shape=decay.profile_shape(profile["median"], min_r2=s.min_r2, flat_rate=s.flat_rate,
+                                  plateau_decades=s.plateau_decades, min_distance=config.decay_min_distance),
+        norm_at={str(d): float(profile["median"][d]) for d in config.fixed_distances if d < T},
+        first_exact_zero_distance=_first(st, spectra.EXACT_ZERO),
+        first_underflow_distance=_first(st, spectra.UNDERFLOW),
+        lyapunov_top=None if lyapunov is None else stats(np.asarray(lyapunov)[:, 0]),
+        seed_experiment=seed_experiment,
+        modules=modules,
+    )
+
+
+def module_summary(index: int, norms, config) -> dict:
+    """Decay of one clockwork module's diagonal block ``‖∂h_{T-1}[g]/∂h_{T-1-d}[g]‖₂`` (median profile)."""
+    fit = decay.fit_decay_rate(norms, min_distance=config.decay_min_distance)
+    horizon = decay.memory_horizon(norms, config.horizon_threshold)
+    r = config.regime
+    return {
+        "module": index,
+        "jacobian_norm": np.asarray(norms),
+        "decay_rate": fit["rate"],
+        "decay_fit_r2": fit["r2"],
+        "memory_horizon": len(norms) if horizon is None else horizon,
+        "regime": decay.regime(norms, growth=r.growth, preserved=r.preserved, rebound_decades=r.rebound_decades),
+    }
+
+
+def seed_experiment(raw, config) -> dict:
+    """The seed's experiment of one condition from ``[S, ...]`` arrays."""
+    contributions = np.asarray(raw["contribution_norm"], np.float64)  # [S, L]
+    last = config.seed_experiment.last_steps
+    share = contributions[:, :last].sum(1) / np.maximum(contributions.sum(1), np.finfo(np.float64).tiny)
+    return {
+        "lengths": list(config.seed_experiment.lengths),
+        "gradient_norm": seeds.median_spread(raw["gradient_vs_length"]),
+        "contribution_norm": seeds.median_spread(contributions),
+        "full_gradient_norm": stats(raw["gradient_norm"]),
+        "last_steps": last,
+        "share_of_last_steps": stats(share),
+    }
