@@ -14,6 +14,10 @@ sequence, D = 32, CPU.
   ``--old``, by its definition (differences of T truncated gradients).
 * ``lyapunov``: `gradflow.lyapunov_exponents` (8 exponents), for its memory.
 
+The ``remat`` column: ``remat_block`` of `jacobian_profile` (checkpointed blocks
+of B ≈ sqrt(T) steps; the same numbers, less stored for the reverse pass), run
+next to the plain call at the largest T.
+
 Times: ``first`` includes compilation, ``run`` is a second call (not made for
 T = 20 000 and the O(T²) definition, which run once). ``stack GiB`` is
 what the ``[T, n, n]`` float32 stack of `state_jacobians` alone would take.
@@ -21,6 +25,7 @@ what the ``[T, n, n]`` float32 stack of `state_jacobians` alone would take.
     python benchmarks/bench_profile.py                      # the full table (long)
     python benchmarks/bench_profile.py --quick              # small shapes, a smoke test
     python benchmarks/bench_profile.py --only frobenius --T 2000 5000
+    python benchmarks/bench_profile.py --only singular --T 20000 --remat off   # one target row
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import sys
 import time
 
 
-def child(case: str, arch: str, T: int, H: int, k: int, old: bool) -> dict:
+def child(case: str, arch: str, T: int, H: int, k: int, old: bool, remat: int = 0) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -45,10 +50,12 @@ def child(case: str, arch: str, T: int, H: int, k: int, old: bool) -> dict:
     params = jax.jit(model.init)(jax.random.key(1), x[:1][None])
     target = jax.random.normal(jax.random.key(2), (H,), jnp.float32)
     names = models.info(arch).recurrent_params
+    block = remat or None
     if case == "frobenius":
-        call = lambda: jacobian_profile(model, params, x, num_probes=k, distances=())["frobenius"]  # noqa: E731
+        call = lambda: jacobian_profile(model, params, x, num_probes=k, distances=(),  # noqa: E731
+                                        remat_block=block)["frobenius"]
     elif case == "singular":
-        call = lambda: jacobian_profile(model, params, x)["singular_values"]  # noqa: E731
+        call = lambda: jacobian_profile(model, params, x, remat_block=block)["singular_values"]  # noqa: E731
     elif case == "decomposition":
         if old:
             fn = jax.jit(lambda p: attribution.contribution_norms(
@@ -73,17 +80,20 @@ def child(case: str, arch: str, T: int, H: int, k: int, old: bool) -> dict:
 def configurations(args):
     T_big = [200, 500] if args.quick else args.T
     H_fro, H_sv, H_dec = (32, 32, 16) if args.quick else (512, 256, 128)
+    block = round(T_big[-1] ** 0.5)
     for T in T_big:
-        yield "frobenius", "lstm", T, H_fro, 16, False
-    for k in (4, 64) if not args.quick else (4,):
-        yield "frobenius", "lstm", T_big[1], H_fro, k, False
-    for T in (T_big[1], T_big[-1]):
-        yield "singular", "lstm", T, H_sv, 0, False
+        yield "frobenius", "lstm", T, H_fro, 16, False, 0
+    yield "frobenius", "lstm", T_big[-1], H_fro, 16, False, block
+    for k in ((4, 64) if not args.quick else (4,)) if len(T_big) > 1 else ():
+        yield "frobenius", "lstm", T_big[1], H_fro, k, False, 0
+    for T in dict.fromkeys((T_big[min(1, len(T_big) - 1)], T_big[-1])):
+        yield "singular", "lstm", T, H_sv, 0, False, 0
+    yield "singular", "lstm", T_big[-1], H_sv, 0, False, block
     for T in ([100, 200] if args.quick else [500, 2000]):
-        yield "decomposition", "lstm", T, H_dec, 0, True
-        yield "decomposition", "lstm", T, H_dec, 0, False
-    yield "decomposition", "lstm", 400 if args.quick else 10_000, H_dec, 0, False
-    yield "lyapunov", "lstm", T_big[-1], H_fro, 0, False
+        yield "decomposition", "lstm", T, H_dec, 0, True, 0
+        yield "decomposition", "lstm", T, H_dec, 0, False, 0
+    yield "decomposition", "lstm", 400 if args.quick else 10_000, H_dec, 0, False, 0
+    yield "lyapunov", "lstm", T_big[-1], H_fro, 0, False, 0
 
 
 def main(argv=None):
@@ -91,28 +101,37 @@ def main(argv=None):
     parser.add_argument("--T", type=int, nargs="+", default=[2000, 5000, 10_000, 20_000])
     parser.add_argument("--quick", action="store_true", help="small shapes (a smoke test)")
     parser.add_argument("--only", default=None, choices=["frobenius", "singular", "decomposition", "lyapunov"])
-    parser.add_argument("--child", nargs=6, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--H", type=int, default=None, help="width of the frobenius and singular rows")
+    parser.add_argument("--remat", choices=["both", "off", "only"], default="both",
+                        help="rows without / with remat_block (both: the remat rows at the largest T too)")
+    parser.add_argument("--child", nargs=7, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        case, arch, T, H, k, old = args.child
-        print(json.dumps(child(case, arch, int(T), int(H), int(k), old == "True")))
+        case, arch, T, H, k, old, remat = args.child
+        print(json.dumps(child(case, arch, int(T), int(H), int(k), old == "True", int(remat))))
         return
-    print("| case | arch | T | H | k | method | first s | run s | peak GiB | stack GiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | arch | T | H | k | remat | method | first s | run s | peak GiB | stack GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for config in configurations(args):
-        case, arch, T, H, k, old = config
+        case, arch, T, H, k, old, remat = config
         if args.only and case != args.only:
             continue
+        if (args.remat == "off" and remat) or (args.remat == "only" and not remat):
+            continue
+        if args.H and case in ("frobenius", "singular"):
+            H = args.H
+            config = (case, arch, T, H, k, old, remat)
         proc = subprocess.run([sys.executable, __file__, "--child", *map(str, config)],
                               capture_output=True, text=True)
         if proc.returncode:
-            print(f"| {case} | {arch} | {T} | {H} | {k or ''} | failed: {proc.stderr.strip().splitlines()[-1]} |")
+            print(f"| {case} | {arch} | {T} | {H} | {k or ''} | {remat or ''} "
+                  f"| failed: {proc.stderr.strip().splitlines()[-1]} |")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         run = "—" if r["run_s"] is None else f"{r['run_s']:.1f}"
         method = {"frobenius": "probes", "singular": "basis+SVD", "lyapunov": "QR"}.get(
             case, "truncated (old)" if old else "one pass")
-        print(f"| {case} | {arch} | {T} | {H} | {k or ''} | {method} | {r['first_s']:.1f} | {run} "
+        print(f"| {case} | {arch} | {T} | {H} | {k or ''} | {remat or ''} | {method} | {r['first_s']:.1f} | {run} "
               f"| {r['peak_gib']:.2f} | {T * H * H * 4 / 2**30:.2f} |", flush=True)
 
 

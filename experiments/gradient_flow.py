@@ -61,6 +61,8 @@ VARIANTS = {
     "transformer": _entry("transformer", num_layers=2, num_heads=4),
     "dilated_conv": _entry("dilated_conv", kernel_size=2, num_blocks=7),
     "dilated_conv_L4": _entry("dilated_conv", kernel_size=2, num_blocks=4),
+    "rg_lru": _entry("rg_lru"),
+    "rg_lru_unnormalized": _entry("rg_lru", normalize=False),  # h_t = a_t ⊙ h_(t−1) + i_t ⊙ x_t: no √(1 − a²)
 }
 if _has_option("skip_rnn", "skip_mode"):  # h_t = tanh(h_(t-1) W + x_t U + b + h_(t-k)): a bounded state
     VARIANTS["skip_rnn_k8_inside"] = _entry("skip_rnn", skip=8, skip_mode="inside")
@@ -91,13 +93,26 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.fixed_distances = (1, 8, 32, 127)  # ‖J(d)‖ compared across T at these d (each < min T)
     config.input_size = 8
     config.hidden_size = 32
-    config.method = "exact"  # state Jacobians: exact (jacrev through the perturbed scan)
+    # State Jacobians: "exact" (the [T, n, n] stack by jacrev), "sketch" (reverse passes with probes, no stack:
+    # the profile norm is ‖J(d)‖_F) or "auto" (exact while T·n² ≤ 2^26, sketch beyond); recorded per entry.
+    config.method = "exact"
+    config.sketch = ml_collections.ConfigDict()
+    config.sketch.num_probes = 16  # k random orthonormal probes of ‖J(d)‖_F (exact when k >= n)
+    config.sketch.num_singular = 0  # r > 0: exact top-r singular values at ~64 log-spaced d (n reverse passes)
+    config.sketch.remat_block = 0  # B > 0: rematerialise the forward pass in blocks of B steps (memory O(T/B + B))
     config.float64 = False  # measure everything in float64
     config.float64_recheck = True  # recompute in float64 where a float32 norm read exactly 0
     config.underflow_margin_decades = 12.0  # a zero after a norm < tiny·10^margin is underflow
     config.decay_min_distance = 1  # first distance of the decay fit (d = 0 is I for state probes)
     config.horizon_threshold = 1e-3  # memory horizon: last d with norm ≥ threshold·‖J(1)‖
     config.compilation_cache_dir = ""  # JAX persistent compilation cache; "": user cache dir; "none": off
+    config.workers = 0  # entries compiled concurrently (threads; they run one at a time); 0: one per CPU core, at most 4
+
+    # Entries of trained runs (``--config.entries.NAME.workdir=DIR``): what is measured on the task's own sequences.
+    config.trained = ml_collections.ConfigDict()
+    config.trained.num_sequences = 32  # task sequences for the input-Jacobian profile and the gate statistics
+    config.trained.jacobian_sequences = 2  # of those, sequences whose state Jacobians are taken
+    config.trained.gate_threshold = 0.95  # a unit keeps memory when its mean carry factor (f, 1 − z) exceeds this
 
     config.regime = ml_collections.ConfigDict()
     config.regime.growth = 10.0  # exploding: the norm reaches growth·‖J(1)‖
@@ -132,6 +147,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.claims.prediction_tolerance = 0.5  # relative slack of a predicted rate (skip: rate_rnn/k; clockwork)
     config.claims.dilution_tolerance = 1.5  # ‖J(d)‖ ratio across T within this factor of the T ratio: 1/T dilution
     config.claims.orthogonal_sigma_tolerance = 1e-3  # max |σ_i − 1| of an orthogonal linear RNN's Jacobians
+    config.claims.bound_tolerance = 1e-6  # coRNN: ln‖J(d)‖_∞ − d·ln ρ above this refutes the proven bound
+    config.claims.variance_ratio_low = 0.8  # RG-LRU: Var(h)/Var(i ⊙ x) within [low, high]: the scale is kept
+    config.claims.variance_ratio_high = 1.25
+    config.claims.expansion_tolerance = 1e-6  # RG-LRU: σ_max(J(d)) ≤ 1 + this: the state Jacobian never expands
     config.claims.vanilla = "rnn"
     config.claims.orthogonal_tanh = "rnn"
     config.claims.orthogonal_linear = "rnn_linear_orthogonal"
@@ -142,6 +161,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.claims.dilated = ("dilated_conv", "dilated_conv_L4")
     config.claims.attention = ("attention_rnn", "transformer")
     config.claims.snippet = ("rnn", "lstm")
+    config.claims.cornn = ("cornn",)
+    config.claims.rg_lru = ("rg_lru", "rg_lru_unnormalized")  # normalised, unnormalised
 
     available = entries()
     names = list(available) if not arg else [n.strip() for n in arg.split(",") if n.strip()]

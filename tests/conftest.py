@@ -23,3 +23,18 @@ SMALL_OPTIONS: dict[str, dict] = {
     "orthogonal_rnn": {},
     "mingru": {},
 }
+
+
+def tiny_adding_run(length: int, *, model: str = "gru", steps: int = 6, seeds: int = 2, every: int = 3):
+    """A training config small enough for tests: the adding problem, H = 4, B = 4, no progress bar."""
+    from seqgrad.train import config as cfg
+
+    c = cfg.base_config()
+    cfg.set_task(c, "adding", length)
+    cfg.set_model(c, model)
+    c.model.hidden_size = 4
+    c.train.steps, c.train.batch_size, c.train.num_seeds = steps, 4, seeds
+    c.train.steps_per_dispatch, c.checkpoint.every = every, every
+    c.eval.batch_size, c.eval.num_batches = 8, 1
+    c.train.progress = False
+    return c

@@ -49,6 +49,13 @@ def test_orthogonal_branches():
     assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=exact) == CONFIRMED
     assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=loose) == QUALIFIED
     assert verdict(claims.orthogonal, tanh=subject(np.ones(T)), linear=exact) == REFUTED
+    # A sketch measures singular values at some distances (NaN elsewhere) or none at all.
+    sparse = np.full(T, np.nan)
+    sparse[[1, 10, 100]] = 1.0
+    at_some = subject(np.ones(T), singular_values=_singular(sparse))
+    assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=at_some) == CONFIRMED
+    none = subject(np.ones(T), singular_values=_singular(np.full(T, np.nan)))
+    assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=none) == NOT_MEASURED
 
 
 def test_forget_gate_branches():
@@ -95,12 +102,116 @@ def test_multiscale_branches_on_per_module_profiles():
     assert verdict(claims.multiscale, m=subject(geometric(0.9), opts)) == NOT_MEASURED  # no module profiles
 
 
+def test_levels_are_the_binary_digits_of_d():
+    np.testing.assert_array_equal(claims.levels([1, 2, 3, 4, 7, 8, 127, 128, 254]), [1, 2, 2, 3, 3, 4, 7, 8, 8])
+    factor, at = claims.level_factor(np.r_[1.0, 1.0, 0.25, 0.5, 1e-3], 5)  # (0.25)^(1/2), (0.5)^(1/2), (1e-3)^(1/3)
+    assert (factor, at) == (pytest.approx(0.1), 4)
+
+
 def test_dilated_branches():
-    ones, inside = np.ones(T), np.where(D < 31, 1.0, 0.0)
-    assert verdict(claims.dilated, c=subject(ones, receptive_field=255)) == CONFIRMED
-    assert verdict(claims.dilated, c=subject(inside, receptive_field=31)) == QUALIFIED
-    assert verdict(claims.dilated, c=subject(ones, receptive_field=31)) == REFUTED  # non-zero beyond R
+    """Per-level rule: (‖J(d)‖/‖J(1)‖)^(1/ℓ(d)) ≥ config.regime.preserved within min(R, T); exact zeros beyond R."""
+    digits = np.array([bin(int(d)).count("1") for d in D])
+    binary = np.where(D > 0, 0.5 ** (digits - 1), 1.0)  # a kernel-2 stack: the paths to d follow d's binary digits
+    assert subject(binary, receptive_field=255).m.regime == "non-monotone"  # dips by construction ...
+    assert verdict(claims.dilated, c=subject(binary, receptive_field=255)) == CONFIRMED  # ... which do not refute
+    power = np.where(D > 0, 1.0 / np.maximum(D, 1), 1.0)  # ≈ d^(-1): a factor ½ per level, 0.008 at d = 127
+    assert verdict(claims.dilated, c=subject(power, receptive_field=255)) == CONFIRMED
+    inside = np.where(D < 31, power, 0.0)
+    assert verdict(claims.dilated, c=subject(inside, receptive_field=31)) == QUALIFIED  # R < T: depth must grow
+    assert verdict(claims.dilated, c=subject(power, receptive_field=31)) == REFUTED  # non-zero beyond R
+    # A chain: 0.8^d loses a factor per step; at d = 127, (0.8^126)^(1/7) = 0.018 < 0.1 per level.
     assert verdict(claims.dilated, c=subject(geometric(0.8), receptive_field=255)) == REFUTED
+    assert verdict(claims.dilated, c=subject(np.where(D == 5, 0.0, power), receptive_field=255)) == REFUTED  # a zero in R
+    text = claims.dilated({"c": subject(power, receptive_field=255)}, CONFIG)[1]
+    assert "no exact zero within T" in text and "d = None" not in text and "per-level factor 0.5" in text
+    assert "first exact zero at d = 31" in claims.dilated({"c": subject(inside, receptive_field=31)}, CONFIG)[1]
+
+
+def test_dilated_threshold_comes_from_the_config():
+    strict = gradient_flow.get_config()
+    with strict.unlocked():
+        strict.regime.preserved = 0.6  # more than the ½ per level a 1/d profile keeps
+    power = np.where(D > 0, 1.0 / np.maximum(D, 1), 1.0)
+    assert claims.dilated({"c": subject(power, receptive_field=255)}, strict)[0] == REFUTED
+
+
+RHO = 1.05
+
+
+def _cornn(profile, inf_norm, log_bound=np.log(RHO)):
+    inf = np.broadcast_to(np.asarray(inf_norm, np.float64), (2, 2, T))
+    return subject(profile, inf_norm=inf, log_bound=np.full(2, log_bound))
+
+
+def test_bound_excess_is_the_largest_log_ratio():
+    """ρ_s^d·c_(s,i) ⇒ max ln(‖J‖_∞/ρ^d) = ln max c; d = 0 (J = I) is not read; zeros never exceed."""
+    rho = np.array([1.05, 1.2])
+    c = np.array([[0.5, 0.25], [0.125, 0.1]])
+    inf = c[:, :, None] * rho[:, None, None] ** D
+    inf[..., 0] = 7.0  # d = 0 ignored
+    inf[0, 0, 5] = 0.0
+    assert summarize.bound_excess(inf, np.log(rho)) == pytest.approx(np.log(0.5), rel=1e-12)
+
+
+def test_cornn_branches():
+    ones = np.ones(T)
+    assert verdict(claims.cornn, c=_cornn(ones, ones)) == CONFIRMED  # ‖J(d)‖_∞ = 1 ≤ ρ^d, preserved
+    assert verdict(claims.cornn, c=_cornn(geometric(0.6), geometric(0.6))) == QUALIFIED  # bounded, but vanishing
+    assert verdict(claims.cornn, c=_cornn(ones, 1.1**D)) == REFUTED  # 1.1^d > 1.05^d
+    assert verdict(claims.cornn, c=subject(ones)) == NOT_MEASURED  # no bound in the record
+    text = claims.cornn({"c": _cornn(ones, 0.5 * RHO**D)}, CONFIG)[1]
+    assert "ρ = 1.05" in text and "largest ‖J(d)‖_∞/ρ^d (d ≥ 1, every seed and input) = 0.5" in text
+    assert "regime preserved" in text
+
+
+def test_cornn_tolerance_comes_from_the_config():
+    at_bound = _cornn(np.ones(T), RHO**D * (1 + 1e-7))  # ln excess 1e-7: within 1e-6, not within 1e-8
+    assert claims.cornn({"c": at_bound}, CONFIG)[0] == CONFIRMED
+    strict = gradient_flow.get_config()
+    with strict.unlocked():
+        strict.claims.bound_tolerance = 1e-8
+    assert claims.cornn({"c": at_bound}, strict)[0] == REFUTED
+
+
+def _rg(ratio, profile=None):
+    return subject(np.ones(T) if profile is None else profile, variance_ratio=np.full(2, ratio))
+
+
+def test_rg_lru_branches():
+    decaying = geometric(0.99)  # diag(∏ a): σ_max ≤ 1
+    assert verdict(claims.rg_lru, n=_rg(0.93, decaying), u=_rg(40.0, decaying)) == CONFIRMED
+    assert verdict(claims.rg_lru, n=_rg(0.93, decaying), u=_rg(1.1, decaying)) == QUALIFIED  # no contrast
+    assert verdict(claims.rg_lru, n=_rg(2.0, decaying), u=_rg(40.0, decaying)) == REFUTED  # scale not kept
+    assert verdict(claims.rg_lru, n=_rg(0.5, decaying), u=_rg(40.0, decaying)) == REFUTED
+    expanding = np.where(D == 3, 1.01, decaying)
+    assert verdict(claims.rg_lru, n=_rg(0.93, expanding), u=_rg(40.0, decaying)) == REFUTED  # σ_max > 1 + tol
+    assert verdict(claims.rg_lru, n=subject(decaying), u=_rg(40.0)) == NOT_MEASURED
+    assert verdict(claims.rg_lru, n=_rg(float("nan")), u=_rg(40.0)) == NOT_MEASURED  # num_inputs < 2
+    text = claims.rg_lru({"n": _rg(0.93, decaying), "u": _rg(40.0, decaying)}, CONFIG)[1]
+    assert "n: Var(h)/Var(i ⊙ x) = 0.93" in text and "u: Var(h)/Var(i ⊙ x) = 40" in text and "σ_max(J(d)) = 1" in text
+
+
+def test_rg_lru_band_comes_from_the_config():
+    wide = gradient_flow.get_config()
+    with wide.unlocked():
+        wide.claims.variance_ratio_high = 50.0
+    pair = {"n": _rg(0.93), "u": _rg(40.0)}
+    assert claims.rg_lru(pair, CONFIG)[0] == CONFIRMED and claims.rg_lru(pair, wide)[0] == QUALIFIED
+
+
+def test_zero_directions_are_totalled_and_shown_where_nonzero():
+    from types import SimpleNamespace
+
+    from seqgrad.report import tables
+
+    m = subject(np.ones(T), lyapunov=np.zeros((2, 4)), lyapunov_zero_directions=np.array([2, 1])).m
+    assert m.lyapunov_zero_directions == 3
+    assert subject(np.ones(T)).m.lyapunov_zero_directions is None
+    e = SimpleNamespace(lyapunov_top=Stats(-0.1, -0.2, 0.0), lyapunov_note=None, num_seeds=2,
+                        lyapunov_zero_directions=3)
+    assert tables._lyapunov(e).endswith("; 3 exactly-zero directions over 2 seeds")
+    e.lyapunov_zero_directions = 0
+    assert "zero" not in tables._lyapunov(e)
 
 
 def test_attention_branches():

@@ -122,7 +122,8 @@ def test_choose_method():
 @pytest.mark.parametrize(
     "kwargs,match",
     [({"num_probes": 0}, "num_probes=0"), ({"num_singular": H + 1}, "num_singular=7"),
-     ({"distances": [0, T]}, "distances="), ({"site": "cell"}, "site='cell'"), ({"probe_batch": 0}, "probe_batch=0")],
+     ({"distances": [0, T]}, "distances="), ({"site": "cell"}, "site='cell'"), ({"probe_batch": 0}, "probe_batch=0"),
+     ({"remat_block": 0}, "remat_block=0")],
 )
 def test_bad_arguments_are_named(kwargs, match):
     model, params, x = setup("gru", jnp.float32)
@@ -130,3 +131,86 @@ def test_bad_arguments_are_named(kwargs, match):
         jacobian_profile(model, params, x, **kwargs)
     with pytest.raises(ValueError, match="one sequence"):
         jacobian_profile(model, params, x[None])
+
+
+REMAT_CASES = [("lstm", "state", 3), ("gru", "hidden", 4), ("rnn", "hidden", 1), ("lru", "hidden", 3),
+               ("lstm", "hidden", T)]
+
+
+@pytest.mark.parametrize("name,site,block", REMAT_CASES)
+def test_rematerialised_profile_gives_the_same_numbers(name, site, block):
+    """``remat_block=B`` (checkpointed blocks of B steps, B not dividing T = 10 included) changes only what
+    the reverse pass stores: Frobenius norms by probes and exact singular values equal the plain pass's."""
+    with jax.enable_x64(True):
+        model, params, x = setup(name)
+        plain = jacobian_profile(model, params, x, num_probes=3, distances=(), seed=1, site=site)
+        remat = jacobian_profile(model, params, x, num_probes=3, distances=(), seed=1, site=site, remat_block=block)
+        exact = jacobian_profile(model, params, x, distances=[0, 2, T - 1], num_singular=2, site=site)
+        exact_remat = jacobian_profile(model, params, x, distances=[0, 2, T - 1], num_singular=2, site=site,
+                                       remat_block=block)
+    for key in ("frobenius", "frobenius_squared_std"):
+        np.testing.assert_allclose(remat[key], plain[key], rtol=1e-12, atol=0)
+    for key in ("frobenius", "singular_values"):
+        np.testing.assert_allclose(exact_remat[key], exact[key], rtol=1e-12, atol=0)
+
+
+def test_remat_block_is_refused_without_a_recurrence():
+    model, params, x = setup("transformer", jnp.float32)
+    with pytest.raises(ValueError, match="remat_block=2 is invalid for Transformer"):
+        jacobian_profile(model, params, x, remat_block=2)
+
+
+def test_basis_chunk_fits_the_budget_in_equal_chunks():
+    budget = 2**28
+    assert profile.basis_chunk(2000, 256, budget=budget) == 128  # 131 adjoints [2000, 256] fit: 2 chunks of 128
+    chunk = profile.basis_chunk(5000, 256, budget=budget)  # 52 fit: 5 chunks of 52 (the last one 48)
+    assert chunk == 52 and chunk * 5000 * 256 * 4 <= budget
+    assert profile.basis_chunk(20_000, 256, budget=budget) == profile.MIN_BASIS_CHUNK  # 13 fit: the floor
+    assert profile.basis_chunk(2000, 256, budget=2**40) == 256
+    assert profile.basis_chunk(100, 6) == 6
+
+
+@pytest.mark.parametrize("block,truncate", [(3, None), (5, None), (4, 6), (1, None)])
+def test_blocked_scan_has_the_plain_values_and_gradients_and_checkpoints(block, truncate):
+    """`recurrence.scan(remat_block=B)` on h_t = tanh(h_{t-1} W + x_t) + δ_t: the same outputs, final carry and
+    gradients (w.r.t. W and δ, truncated BPTT included) as the plain scan, with `jax.checkpoint` in its jaxpr."""
+    from seqgrad.models import recurrence
+
+    with jax.enable_x64(True):
+        kw, kx = jax.random.split(jax.random.key(4))
+        W = jax.random.normal(kw, (H, H), jnp.float64) / np.sqrt(H)
+        xs = jax.random.normal(kx, (T, 1, H), jnp.float64)
+
+        def loss(W, delta, remat):
+            step = lambda c, x_t: {"h": jnp.tanh(c["h"] @ W + x_t)}  # noqa: E731
+            carry, out = recurrence.scan(step, {"h": jnp.zeros((1, H), jnp.float64)}, xs, perturbation=delta,
+                                         truncate=truncate, remat_block=remat)
+            return jnp.sum(out["h"] ** 3) + jnp.sum(jnp.sin(carry["h"])), out["h"]
+
+        delta = jnp.zeros((T, 1, H), jnp.float64)
+        (plain, h_plain), g_plain = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(W, delta, None)
+        (remat, h_remat), g_remat = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(W, delta, block)
+        jaxpr = str(jax.make_jaxpr(jax.grad(lambda W: loss(W, delta, block)[0]))(W))
+    np.testing.assert_allclose(remat, plain, rtol=1e-13)
+    np.testing.assert_allclose(h_remat, h_plain, rtol=1e-13)
+    for a, b in zip(g_remat, g_plain):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert "checkpoint" in jaxpr or "remat" in jaxpr
+
+
+@pytest.mark.parametrize("name,site", CASES + [("mingru", "hidden"), ("slstm", "hidden"), ("mlstm", "hidden")])
+def test_frobenius_alone_equals_the_stack_with_or_without_squared_norm_taps(name, site):
+    """Frobenius norms alone (``distances=()``, k = n): through `recurrence.SquaredNorms` (step-wise scans: the
+    reverse pass returns ‖e_iᵀ J(t)‖² directly) or a pulled-back perturbation (the others); both are the stack's."""
+    with jax.enable_x64(True):
+        model, params, x = setup(name)
+        J = np.asarray(state_jacobians(model, params, x, site=site))[::-1]
+        n = J.shape[-1]
+        out = jacobian_profile(model, params, x, num_probes=n, distances=(), site=site)
+        tapped = profile._squared_norms(model, params, x, jnp.eye(n, dtype=x.dtype), site, n)
+    fro = np.linalg.norm(J, axis=(1, 2))
+    np.testing.assert_allclose(out["frobenius"], fro, rtol=1e-9, atol=1e-12 * fro.max())
+    scan_based = name not in ("lru", "mingru", "mlstm", "transformer", "dilated_conv")
+    assert (tapped is not None) == scan_based
+    if scan_based:
+        np.testing.assert_allclose(np.sqrt(np.asarray(tapped).sum(axis=0))[::-1], fro, rtol=1e-9, atol=1e-12 * fro.max())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seqgrad import models
-from seqgrad.gradflow import conditions, decay, measure, state_jacobians, summarize
+from seqgrad.gradflow import conditions, decay, measure, profile, spectra, state_jacobians, summarize
 
 D = np.arange(128, dtype=np.float64)
 REGIME = {"growth": 10.0, "preserved": 0.1, "rebound_decades": 1.0}
@@ -107,3 +107,80 @@ def test_the_record_is_written_by_field_name_with_null_for_nan():
     }
     with pytest.raises(AttributeError):
         stats.mean  # noqa: B018  (a renamed or unknown field fails where it is read)
+
+
+def test_inf_norm_is_the_max_absolute_row_sum_by_distance():
+    J = np.random.default_rng(0).standard_normal((5, 3, 4))
+    got = np.asarray(spectra.inf_norm(spectra.by_distance(jnp.asarray(J))))
+    np.testing.assert_allclose(got, [np.linalg.norm(J[::-1][d], np.inf) for d in range(5)], rtol=1e-6)
+
+
+def test_hooks_are_found_in_the_architecture_module():
+    from types import SimpleNamespace
+
+    from seqgrad.models import cornn, rg_lru
+
+    entry = lambda arch: SimpleNamespace(info=models.info(arch))  # noqa: E731
+    assert measure.hook(entry("cornn"), "state_jacobian_bound") is cornn.state_jacobian_bound
+    assert measure.hook(entry("rg_lru"), "state_variance_ratio") is rg_lru.state_variance_ratio
+    assert measure.hook(entry("rnn"), "state_jacobian_bound") is None
+    with pytest.raises(ValueError, match="hook='bound' is invalid; valid choices"):
+        measure.hook(entry("rnn"), "bound")
+
+
+def test_the_main_job_measures_the_cornn_bound_per_seed():
+    """Tiny config: ln ρ per (scale, seed) is that of the seed's drawn params; ‖J(d)‖_∞ ≤ ρ^d holds (excess ≤ 0)."""
+    from experiments import gradient_flow
+    from seqgrad.gradflow import analysis, seeds
+    from seqgrad.models.cornn import gradient_bound
+
+    config = gradient_flow.get_config("cornn")
+    with config.unlocked():
+        config.update_from_flattened_dict({
+            "T": 16, "num_seeds": 2, "num_inputs": 2, "hidden_size": 4, "input_size": 2, "conditions.T": (16,),
+            "conditions.input_scale": (1.0,), "fixed_distances": (1,), "lyapunov.T": 30, "lyapunov.burn_in": 2,
+            "seed_experiment.lengths": (4, 16)})
+    (entry,) = analysis.build_entries(config)
+    keys = seeds.keys(config.seed, config.num_seeds)
+    raw = jax.tree.map(np.asarray, measure.measure_fn(entry, config, jnp.float32)(keys, np.ones(1, np.float32)))
+    assert raw["log_bound"].shape == (1, 2) and raw["T16/inf_norm"].shape == (1, 2, 2, 16)
+    for s in range(2):
+        params = measure.draw(entry, config, keys[s], 16, jnp.float32)[0]
+        rho = gradient_bound(params["params"]["layer_0"], 0.042, 2.7, 4.7)
+        np.testing.assert_allclose(raw["log_bound"][0, s], np.log(rho), rtol=1e-6)
+    assert summarize.bound_excess(raw["T16/inf_norm"][0], raw["log_bound"][0]) < 0
+    assert raw["lyapunov_zero_directions"].shape == (1, 2)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm_state", "lru", "transformer"])
+def test_sketch_profiles_equal_the_exact_stacks_frobenius_norms(name):
+    """``method="sketch"`` with k >= n probes: ‖J(d)‖_F equal to the exact stack's (float64, 1e-9); with
+    ``num_singular`` = r the exact top-r singular values at the sampled distances, NaN elsewhere."""
+    import dataclasses
+
+    from experiments import gradient_flow
+    from seqgrad.gradflow import analysis, seeds
+
+    config = gradient_flow.get_config(name)
+    config.hidden_size, config.input_size, config.num_seeds, config.num_inputs = 4, 2, 2, 2
+    config.T, config.conditions.T, config.conditions.input_scale = 6, (6, 9), (0.5, 1.0)
+    config.fixed_distances, config.seed_experiment.lengths = (1, 3), (3, 6)
+    config.lyapunov.T, config.lyapunov.burn_in, config.lyapunov.num_exponents = 12, 2, 2
+    if name == "transformer":
+        config.entries[name].options.num_heads = 1
+    config.sketch.num_probes = 8  # >= n: the identity basis
+    with jax.enable_x64(True):
+        (entry,) = analysis.build_entries(config)
+        keys, scales = seeds.keys(0, 2), np.asarray([0.5, 1.0])
+        exact = measure.measure_fn(entry, config, jnp.float64)(keys, scales)
+        sketch = measure.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
+        for T in (6, 9):
+            np.testing.assert_allclose(sketch[f"T{T}/spectral_norm"], exact[f"T{T}/frobenius_norm"], rtol=1e-9,
+                                       atol=1e-12)
+        config.sketch.num_singular = 2
+        sv = measure.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
+        d = profile.default_distances(9)
+        got = np.asarray(sv["T9/singular_values"])  # [C, S, I, T, r]
+        np.testing.assert_allclose(got[..., d, :], np.asarray(exact["T9/singular_values"])[..., d, :2], rtol=1e-9,
+                                   atol=1e-12)
+        assert np.isnan(np.delete(got, d, axis=-2)).all()

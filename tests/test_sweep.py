@@ -387,3 +387,17 @@ def test_points_that_change_the_architecture_validate_with_every_shipped_experim
     # a model option the point sets on purpose must be one its architecture takes
     with pytest.raises(ValueError, match=r"sweep point 0 .*forget_bias.*architecture 'gru' takes no option"):
         sweep.make_points(config, [{"model.name": "gru", "model.options.forget_bias": 2.0}])
+
+
+def test_a_point_may_switch_architecture_and_set_that_architectures_own_option():
+    """``{"model.name": "skip_rnn", "model.options.skip": 5}`` on an lstm base: the option exists in the
+    locked config once the point's architecture is set (its defaults, the base's shared values kept)."""
+    config = _experiment("adding", "lstm")
+    config_before = config.to_dict()
+    (point,) = sweep.make_points(config, [{"model.name": "skip_rnn", "model.options.skip": 5}])
+    assert point.config.model.name == "skip_rnn" and point.config.model.options.skip == 5
+    assert point.config.model.options.num_layers == config.model.options.num_layers  # shared option kept
+    assert "forget_bias" not in point.config.model.options
+    assert config.to_dict() == config_before  # the base is not modified
+    with pytest.raises(ValueError, match=r"sweep point 0 .*skip.*architecture 'gru' takes no option"):
+        sweep.make_points(config, [{"model.name": "gru", "model.options.skip": 5}])

@@ -13,6 +13,7 @@ from seqgrad import models
 from seqgrad.gradflow import gates, trained
 from seqgrad.train import config as cfg
 from seqgrad.train import loop
+from tests.conftest import tiny_adding_run
 
 H, D, T = 5, 2, 7
 
@@ -60,14 +61,7 @@ def test_gate_statistics_closed_form_with_zero_weights():
 
 
 def test_load_restores_the_newest_checkpoint_and_profiles_task_inputs(tmp_path):
-    c = cfg.base_config()
-    cfg.set_task(c, "adding", 8)
-    cfg.set_model(c, "gru")
-    c.model.hidden_size = 4
-    c.train.steps, c.train.batch_size, c.train.num_seeds = 6, 4, 2
-    c.train.steps_per_dispatch, c.checkpoint.every = 3, 3
-    c.eval.batch_size, c.eval.num_batches = 8, 1
-    c.train.progress = False
+    c = tiny_adding_run(8)
     workdir = str(tmp_path / "run")
     result = loop.train_and_evaluate(c, workdir)
     run = trained.load(workdir)
@@ -142,7 +136,9 @@ def test_learnability_summary_from_a_sweep(tmp_path):
                           {"replicas": [{"seed": s, "eval": {"loss": v}} for s, v in enumerate(losses)]})
     points.append({"name": "gru-50", "status": "failed", "overrides": {}})
     jsonio.write_json(str(tmp_path / "sweep.json"), {"points": points})
-    jsonio.write_json(str(tmp_path / "gf.json"), {"results": {"lstm": {"memory_horizon": {"median": 37.0}}}})
+    jsonio.write_json(str(tmp_path / "gf.json"), {"architectures": {
+        "lstm_cell_fb0": {"arch": "lstm", "memory_horizon": {"median": 13.0}},
+        "lstm": {"arch": "lstm", "memory_horizon": {"median": 37.0}}}})
     table = learnability.summarize(str(tmp_path), gradient_flow_json=str(tmp_path / "gf.json"))
     cells = table["lstm"]["adding"]
     assert [cells[T]["success"] for T in (50, 100, 200)] == [1.0, 0.5, 0.0]

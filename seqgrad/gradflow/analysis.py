@@ -20,7 +20,8 @@ with spreads over initialisations and over inputs apart. The record is typed
 (`seqgrad.gradflow.record`); `seqgrad.report` evaluates the claims per condition
 and writes the JSON, the summary and the plots.
 
-Speed: one compilation per entry (every T from one reverse pass); JAX's persistent compilation cache
+Speed: one compilation per entry (every condition in one compiled call), entries measured
+``config.workers`` at a time in threads; JAX's persistent compilation cache
 (``config.compilation_cache_dir``) makes a rerun skip compilation.
 """
 
@@ -34,11 +35,12 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import ml_collections
 import jax.numpy as jnp
 import numpy as np
 
 from seqgrad import models, modelspec
-from seqgrad.gradflow import attribution, conditions, measure, profile, seeds, spectra, summarize
+from seqgrad.gradflow import attribution, conditions, measure, profile, seeds, spectra, summarize, trained
 from seqgrad.gradflow.record import EntryRecord, Report, Stats
 from seqgrad.models.base import check_site
 from seqgrad.models import handwritten_vjp
@@ -56,9 +58,10 @@ class Entry:
     site: str
     model: nn.Module
     init: str = ""
-    workdir: str | None = None  # hook: parameters of a trained run (not read yet)
+    workdir: str | None = None  # a trained run whose parameters are measured (None: initialisations)
     modules: int = 0  # clockwork modules whose diagonal blocks are measured (0: none)
     method: str = "exact"  # how the state Jacobians are measured (`seqgrad.gradflow.profile.choose_method`)
+    trained: Any = dataclasses.field(default=None, compare=False)  # `trained.TrainedRun` of ``workdir``
 
     @property
     def info(self) -> models.Architecture:
@@ -81,6 +84,9 @@ def validate(config) -> None:
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
                 "lyapunov.num_exponents", "timing.repeats"):
         _positive_int(key, _get(config, key))
+    n = config.get("workers", 0)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"config.workers={n!r} is invalid: an integer >= 0 (0: one per CPU core, at most 4)")
     batch = config.seed_experiment.decomposition_batch
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
         raise ValueError(f"config.seed_experiment.decomposition_batch={batch!r} is invalid: an integer >= 0")
@@ -94,6 +100,13 @@ def validate(config) -> None:
         raise ValueError(
             f"config.lyapunov.burn_in={config.lyapunov.burn_in!r} is invalid: it must lie in [0, lyapunov.T)"
         )
+    sketch = config.get("sketch")
+    if sketch is not None:
+        _positive_int("sketch.num_probes", sketch.num_probes)
+        for key in ("num_singular", "remat_block"):
+            value = sketch[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"config.sketch.{key}={value!r} is invalid: an integer >= 0 (0: off)")
     lengths = list(config.seed_experiment.lengths)
     if not lengths or any(not isinstance(n, int) or not 1 <= n <= config.T for n in lengths):
         raise ValueError(
@@ -116,8 +129,12 @@ def build_entries(config) -> list[Entry]:
     for name, spec in config.entries.items():
         model_spec = modelspec.normalize(spec, where=f"config.entries.{name}")  # `name`, or its alias `arch`
         arch, options, init = model_spec.name, model_spec.options, spec.get("init", "") or ""
+        run = _trained_run(name, spec, arch, init)
         try:
-            model = models.create(arch, hidden_size=config.hidden_size, **options)
+            if run is None:
+                model = models.create(arch, hidden_size=config.hidden_size, **options)
+            else:
+                model, options = run.trainer.model, dict(run.config.model.get("options", {}) or {})
             check_site(model, spec.site)
         except ValueError as err:
             raise ValueError(f"config.entries.{name}: {err}") from err
@@ -125,26 +142,75 @@ def build_entries(config) -> list[Entry]:
         modules = int(getattr(model, "num_modules", 0)) if arch == "multiscale_rnn" else 0
         width, T = profile.site_width(model, spec.site), max(config.conditions.T)
         method = profile.choose_method(T, width, config.method)
-        if method != "exact":
-            raise ValueError(f"config.method={config.method!r} gives {method!r} for entry {name} (T = {T}, width "
-                             f"{width}): the main job reads exact spectra; use 'exact' or a smaller T or width")
         entries.append(Entry(name, arch, options, spec.site, model, init, spec.get("workdir") or None, modules,
-                             method))
+                             method, run))
     return entries
+
+
+def _trained_run(name: str, spec, arch: str, init: str):
+    """The `trained.TrainedRun` of ``config.entries.NAME.workdir`` (None without one); one-line errors."""
+    path = spec.get("workdir") or ""
+    if not path:
+        return None
+    key = f"config.entries.{name}.workdir={path!r}"
+    if init:
+        raise ValueError(f"config.entries.{name}.init={init!r} is invalid with {key}: a trained run's parameters "
+                         "are restored, not initialised; set init to ''")
+    try:
+        run = trained.load(path)
+    except ValueError as err:
+        raise ValueError(f"{key}: {err}") from None
+    ran = run.config.model.get("name") or run.config.model.get("arch")
+    if ran != arch:
+        raise ValueError(f"{key} holds a {ran!r} run but the entry names arch={arch!r}: set "
+                         f"config.entries.{name}.arch={ran!r} or give the workdir to a {ran!r} entry")
+    return run
+
+
+def _on_task(entry: Entry, config) -> dict:
+    """A trained entry's ``trained`` record: its run and `learned.measure` on the task's own sequences
+    (input-Jacobian profile, marker share, gate statistics, state-Jacobian norms), replica means."""
+    from seqgrad.gradflow import learned
+
+    run = entry.trained
+    inputs, _, _ = run.trainer.task.batch(jax.random.key(config.seed), config.trained.num_sequences)
+    spec = ml_collections.ConfigDict({"gate_threshold": config.trained.gate_threshold,
+                                      "jacobian_sequences": config.trained.jacobian_sequences,
+                                      "distances": [d for d in config.fixed_distances if d < inputs.shape[1]]})
+    rows = [learned.measure(run, run.replica(r), inputs, spec) for r in range(len(run.trainer.replicas))]
+    return {"workdir": run.workdir, "step": run.step, "eval": run.eval, "replicas": len(rows),
+            "task": run.config.task.name, "task_length": int(inputs.shape[1]), "on_task": learned.mean_rows(rows)}
+
+
+def _step_args(entry: Entry, config):
+    """Params, input ``[T, D]`` and target of the timed pass (seed ``config.seed``, default scale)."""
+    params, xs, _, target = measure.draw(entry, config, jax.random.key(config.seed), config.T, jnp.float32)
+    return params, config.default_input_scale * xs[0], target
+
+
+def compile_step(entry: Entry, config):
+    """The forward+backward pass the table times (default shapes, B = 1), compiled ahead of time from
+    abstract shapes: nothing runs, so it may compile in a thread beside others."""
+    shapes = jax.eval_shape(lambda: _step_args(entry, config))
+    step = jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y)))
+    return step.lower(*shapes).compile()
+
+
+def time_step(compiled, entry: Entry, config) -> float:
+    """Median seconds per time step of ``compiled`` (from `compile_step`) over ``config.timing.repeats`` calls."""
+    args = _step_args(entry, config)
+    jax.block_until_ready(compiled(*args))  # warm
+    times = []
+    for _ in range(config.timing.repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) / config.T
 
 
 def time_per_step(entry: Entry, config) -> float:
     """Median seconds per time step of one forward+backward pass at the default shapes (B = 1)."""
-    params, xs, _, target = measure.draw(entry, config, jax.random.key(config.seed), config.T, jnp.float32)
-    x = config.default_input_scale * xs[0]
-    step = jax.jit(jax.grad(lambda p: attribution.last_step_loss(entry.model, p, x, target)))
-    jax.block_until_ready(step(params))  # compile
-    times = []
-    for _ in range(config.timing.repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(step(params))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) / config.T
+    return time_step(compile_step(entry, config), entry, config)
 
 
 def _suspect_underflow(norms: np.ndarray, dtype, margin: float) -> bool:
@@ -153,26 +219,44 @@ def _suspect_underflow(norms: np.ndarray, dtype, margin: float) -> bool:
     return any(spectra.UNDERFLOW in spectra.zero_status(n, dtype, margin) for n in flat if np.any(n == 0))
 
 
-def _measure_raw(entry, config, dtype, keys, scales):
-    """Raw arrays ``{quantity: [C, S, ...]}``, and float64 spectral norms ``[C, S, I, T]`` at the default T
-    where a float32 zero there may be an underflow (None otherwise; longer T are not rechecked)."""
-    with jax.enable_x64(bool(config.float64)):
-        raw = jax.tree.map(np.asarray, measure.measure_fn(entry, config, dtype)(keys, scales))
-    raw64 = None
-    if (not config.float64 and config.float64_recheck
-            and _suspect_underflow(raw[f"T{config.T}/spectral_norm"], dtype, config.underflow_margin_decades)):
-        with jax.enable_x64(True):
-            raw64 = np.asarray(measure.norms_fn(entry, config, jnp.float64)(keys, scales.astype(np.float64)))
-    return raw, raw64
-
-
-def measure_entry(entry: Entry, config) -> EntryRecord:
-    """Every condition of one entry, summarised; top-level fields are the default condition's."""
+def _inputs(entry: Entry, config):
+    """``(dtype, keys [S], scales [C])`` of an entry's measurement."""
     dtype = jnp.float64 if config.float64 else jnp.float32
-    keys = seeds.keys(config.seed, config.num_seeds)
-    scales = np.asarray(config.conditions.input_scale, np.float32)
+    keys = seeds.keys(config.seed, measure.num_seeds(entry, config))
+    return dtype, keys, np.asarray(config.conditions.input_scale, np.float32)
+
+
+def compile_measure(entry: Entry, config, keys):
+    """`measure.measure_fn` of ``entry`` compiled ahead of time for ``keys`` (from `_inputs`); runs nothing."""
+    dtype, _, scales = _inputs(entry, config)
+    with jax.enable_x64(bool(config.float64)):
+        return measure.measure_fn(entry, config, dtype).lower(keys, scales).compile()
+
+
+def _measure_raw(entry, config, dtype, keys, scales, compiled=None):
+    """Raw arrays ``{quantity: [C, S, ...]}``, and ``{T: float64 spectral norms [C, S, I, T]}`` for every
+    length T where a float32 zero may be an underflow (empty when none is)."""
+    with jax.enable_x64(bool(config.float64)):
+        fn = compiled or measure.measure_fn(entry, config, dtype)
+        raw = jax.tree.map(np.asarray, fn(keys, scales))
+    recheck = config.float64_recheck and not config.float64 and entry.method == "exact"  # a sketch has no stack
+    suspect = () if not recheck else tuple(
+        T for T in measure.lengths_of(config)
+        if _suspect_underflow(raw[f"T{T}/spectral_norm"], dtype, config.underflow_margin_decades))
+    if not suspect:
+        return raw, {}
+    with jax.enable_x64(True):
+        raw64 = measure.norms_fn(entry, config, jnp.float64, suspect)(keys, scales.astype(np.float64))
+    return raw, {int(T): np.asarray(v) for T, v in raw64.items()}
+
+
+def measure_entry(entry: Entry, config, compiled=None) -> EntryRecord:
+    """Every condition of one entry, summarised; top-level fields are the default condition's.
+
+    ``compiled``: its `compile_measure` (compiled here when None)."""
+    dtype, keys, scales = _inputs(entry, config)
     default = conditions.default(config)
-    raw, raw64 = _measure_raw(entry, config, dtype, keys, scales)
+    raw, raw64 = _measure_raw(entry, config, dtype, keys, scales, compiled)
     by_condition, default_raw = {}, None
     for c, scale in enumerate(config.conditions.input_scale):
         # Lyapunov exponents and the seed experiment depend on the input scale, not on T.
@@ -180,14 +264,15 @@ def measure_entry(entry: Entry, config) -> EntryRecord:
             "lyapunov": raw["lyapunov"][c] if "lyapunov" in raw else None,
             "seed_experiment": (summarize.seed_experiment({k: raw[k][c] for k in raw}, config)
                                 if "gradient_vs_length" in raw else None),
+            **{k: raw[k][c] for k in summarize.PER_SCALE if k in raw},
         }
         for T in config.conditions.T:
             cond, pre = conditions.Condition(float(scale), int(T)), f"T{T}/"
             at = {k[len(pre):]: v[c] for k, v in raw.items() if k.startswith(pre)}
-            at64 = None if raw64 is None or T != config.T else raw64[c]
+            at64 = raw64[T][c] if T in raw64 else None
             by_condition[cond] = summarize.condition_measures(
                 cond, at["spectral_norm"], at64, config, dtype, module_norm=at.get("module_norm"),
-                singular_values=at["singular_values"], **extras)
+                singular_values=at["singular_values"], inf_norm=at.get("inf_norm"), **extras)
             if cond == default:
                 default_raw = ({**at, **{k: v[c] for k, v in raw.items() if "/" not in k}}, at64)
     measured = [by_condition[c] for c in conditions.grid(config)]
@@ -215,8 +300,8 @@ def _entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord
         decay_factor=Stats(*(float(np.exp(v)) for v in (m.decay_rate.median, m.decay_rate.q25, m.decay_rate.q75))),
         decay_fit_r2=m.decay_fit_r2, memory_horizon=m.memory_horizon, first_drop_horizon=m.first_drop_horizon,
         memory_horizon_censored_at=T, regime=m.regime, shape=m.shape,
-        time_per_step_s=time_per_step(entry, config), time_implementation=handwritten_vjp.implementation(entry.model),
-        num_seeds=config.num_seeds, num_inputs=config.num_inputs,
+        time_per_step_s=float("nan"), time_implementation=handwritten_vjp.implementation(entry.model),
+        num_seeds=measure.num_seeds(entry, config), num_inputs=config.num_inputs,
         lyapunov_exponents=None if lyap is None else seeds.median_spread(lyap)["median"],
         lyapunov_top=m.lyapunov_top,
         lyapunov_note=None if lyap is None or note is None else f"the exponents are those of {note}",
@@ -224,7 +309,9 @@ def _entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord
         seed_experiment=m.seed_experiment,
         seed_experiment_not_applicable=attribution.NOT_APPLICABLE if m.seed_experiment is None else None,
         conditions=measured, receptive_field=getattr(entry.model, "receptive_field", None), modules=m.modules,
-        workdir=entry.workdir,
+        profile_norm="frobenius" if entry.method == "sketch" else "spectral",
+        lyapunov_zero_directions=m.lyapunov_zero_directions,
+        workdir=entry.workdir, trained=None if entry.trained is None else _on_task(entry, config),
     )
 
 
@@ -247,9 +334,31 @@ def compilation_cache(config, workdir: str) -> str | None:
     return path
 
 
+def workers(config) -> int:
+    """Entries compiled at once: ``config.workers``, or (0) one per CPU core available, at most 4."""
+    n = config.get("workers", 0)
+    if n:
+        return int(n)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def _compile(entry: Entry, config, keys):
+    """An entry's two programs, compiled ahead of time (nothing executes: safe in a thread)."""
+    return compile_measure(entry, config, keys), compile_step(entry, config)
+
+
 def run(config, workdir: str) -> Report:
     """Measures every entry of ``config`` in every condition and writes the report into ``workdir``.
 
+    Every entry's programs are first compiled ahead of time, ``workers(config)`` at a time
+    in threads (XLA compiles without the GIL; compilation executes nothing). Then the
+    entries run one at a time: concurrent executions on XLA's CPU thread pool can
+    deadlock (two programs each waiting on the pool), so none are ever concurrent, and
+    the per-step times of the table are taken on an otherwise idle process.
     Writes ``gradient_flow.json``, ``summary.md`` and the PNG plots (see
     `seqgrad.report.gradient_flow.write`). Returns the typed `Report`.
     """
@@ -258,9 +367,14 @@ def run(config, workdir: str) -> Report:
     entries = build_entries(config)
     cache = compilation_cache(config, workdir)
     start = time.perf_counter()
+    keys = {e.name: _inputs(e, config)[1] for e in entries}  # drawn here: the threads execute nothing
+    programs = progress.run_all(entries, lambda e: _compile(e, config, keys[e.name]), workers=workers(config),
+                                desc="compile", label=lambda e: e.name)
     results = {}
-    for entry in progress.track(entries, desc="gradient flow", label=lambda e: e.name):
-        results[entry.name] = measure_entry(entry, config)
+    for entry, (measure_program, step_program) in progress.track(
+            list(zip(entries, programs)), desc="gradient flow", label=lambda item: item[0].name):
+        record = measure_entry(entry, config, measure_program)
+        results[entry.name] = dataclasses.replace(record, time_per_step_s=time_step(step_program, entry, config))
     report = Report(
         T=config.T, hidden_size=config.hidden_size, input_size=config.input_size, num_seeds=config.num_seeds,
         num_inputs=config.num_inputs, default_condition=conditions.default(config), grid=conditions.grid(config),

@@ -22,14 +22,24 @@ from seqgrad import jsonio
 
 
 def init_horizons(gradient_flow_json: str | None) -> dict[str, float]:
-    """``{architecture: median memory horizon}`` from the main job's ``gradient_flow.json`` (empty if absent)."""
+    """``{architecture: median memory horizon}`` at the default condition, from the main job's
+    ``gradient_flow.json`` (its ``architectures``; ``results`` in older files); empty if absent.
+
+    An architecture with several entries takes the entry named after it (the registry
+    default, e.g. ``rnn`` rather than ``rnn_relu_identity``), else its first entry.
+    """
     report = jsonio.read_json(gradient_flow_json) if gradient_flow_json else None
-    out = {}
-    for name, entry in ((report or {}).get("results") or {}).items():
-        horizon = entry.get("memory_horizon") if isinstance(entry, dict) else None
+    report = report if isinstance(report, dict) else {}
+    entries = report.get("architectures") or report.get("results") or {}
+    out: dict[str, float] = {}
+    for name, entry in sorted(entries.items(), key=lambda item: item[0] != (item[1] or {}).get("arch", item[0])):
+        if not isinstance(entry, dict):
+            continue
+        horizon = entry.get("memory_horizon")
         value = horizon.get("median") if isinstance(horizon, dict) else horizon
-        if isinstance(value, (int, float)):
-            out[entry.get("arch", name) if isinstance(entry.get("arch"), str) else name] = float(value)
+        arch = entry.get("arch") if isinstance(entry.get("arch"), str) else name
+        if isinstance(value, (int, float)) and arch not in out:
+            out[arch] = float(value)
     return out
 
 
@@ -82,26 +92,40 @@ def summarize(sweep_dir: str, *, success_fraction: float = 0.1, gradient_flow_js
 
 
 def _plot(table, tasks, horizons, path, dpi: int = 110) -> None:
+    """Success fraction as a heat map per task: one row per architecture (its memory horizon at init in
+    the label), one column per T, every cell annotated with its fraction."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(4.2 * max(len(tasks), 1), 3.2), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for arch in sorted(table):
-            cells = table[arch].get(task, {})
-            if not cells:
-                continue
-            Ts = sorted(cells)
-            (line,) = ax.semilogx(Ts, [cells[T]["success"] for T in Ts], "o-", ms=3, label=arch)
-            if arch in horizons:
-                ax.axvline(max(horizons[arch], 1.0), color=line.get_color(), ls=":", lw=0.8)
-        ax.set_title(f"{task} (dotted: memory horizon at init)", fontsize=8)
+    archs = sorted(table)
+    n = max(len(tasks), 1)
+    fig, axes = plt.subplots(1, n, figsize=(2.2 + 1.1 * n * max(1, max((len(c) for a in archs
+                             for c in table[a].values()), default=1)), 0.8 + 0.28 * max(len(archs), 1)),
+                             squeeze=False)
+    image = None
+    for k, (ax, task) in enumerate(zip(axes[0], tasks)):
+        Ts = sorted({T for a in archs for T in table[a].get(task, {})})
+        grid = np.full((len(archs), len(Ts)), np.nan)
+        for r, arch in enumerate(archs):
+            for c, T in enumerate(Ts):
+                cell = table[arch].get(task, {}).get(T)
+                if cell is not None:
+                    grid[r, c] = cell["success"]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for r in range(len(archs)):
+            for c in range(len(Ts)):
+                if np.isfinite(grid[r, c]):
+                    ax.text(c, r, f"{grid[r, c]:.2g}", ha="center", va="center", fontsize=6,
+                            color="black" if grid[r, c] > 0.5 else "white")
+        ax.set_xticks(range(len(Ts)), [str(T) for T in Ts], fontsize=7)
+        labels = [f"{a} (h₀ {horizons[a]:g})" if a in horizons else a for a in archs]
+        ax.set_yticks(range(len(archs)), labels if k == 0 else [""] * len(archs), fontsize=7)
         ax.set_xlabel("T")
-        ax.set_ylim(-0.05, 1.05)
-    axes[0][0].set_ylabel("fraction of seeds solved")
-    axes[0][-1].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+        ax.set_title(task, fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), label="fraction of seeds solved", shrink=0.8)
+    fig.suptitle("learnability (h₀: memory horizon at initialisation)", fontsize=8)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -63,13 +63,13 @@ def measure(run, params, inputs, config) -> dict:
     return out
 
 
-def _mean(rows: list[dict]) -> dict:
+def mean_rows(rows: list[dict]) -> dict:
     """Replica means of the numeric leaves (lists element-wise)."""
     first = rows[0]
     out = {}
     for key, value in first.items():
         if isinstance(value, dict):
-            out[key] = _mean([r[key] for r in rows])
+            out[key] = mean_rows([r[key] for r in rows])
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = float(np.mean([r[key] for r in rows]))
         elif isinstance(value, list):
@@ -85,8 +85,8 @@ def analyse(arch_workdir: str, config) -> dict:
     init = run.trainer.init()["params"]
     replicas = range(len(run.trainer.replicas))
     at = {
-        "init": _mean([measure(run, jax.tree.map(lambda v: v[r], init), inputs, config) for r in replicas]),
-        "trained": _mean([measure(run, run.replica(r), inputs, config) for r in replicas]),
+        "init": mean_rows([measure(run, jax.tree.map(lambda v: v[r], init), inputs, config) for r in replicas]),
+        "trained": mean_rows([measure(run, run.replica(r), inputs, config) for r in replicas]),
     }
     result = jsonio.read_json(os.path.join(arch_workdir, "result.json")) or {}
     num_params = sum(int(np.prod(v.shape[1:])) for v in jax.tree.leaves(run.params["model"]))

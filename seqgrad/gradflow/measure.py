@@ -8,21 +8,32 @@ for every input scale s, seed (initialisation) and input sequence i
 * for every length T of ``config.conditions.T``, the state Jacobians
   ``∂h_{T-1}/∂h_{T-1-d}`` on the prefix ``x[:T]`` and their singular values,
   spectral and Frobenius norms and condition numbers (``"T{T}/spectral_norm"``
-  etc., ``[C, S, I, T, ...]``); for a clockwork RNN also the spectral norm of
+  etc., ``[C, S, I, T, ...]``), the ∞-norms (``"T{T}/inf_norm"``) where a bound reads
+  them (`HOOKS`); for a clockwork RNN also the spectral norm of
   every module's diagonal block ``∂h_{T-1}[g]/∂h_{T-1-d}[g]`` (``[C, S, I, T, G]``).
   Every model is causal, so ``∂h_{T-1}/∂h_t`` on ``x`` equals that on ``x[:T]``:
-  one reverse pass with a cotangent on every ``h_{T-1}`` gives all lengths;
-* the Lyapunov exponents over ``config.lyapunov.T`` steps (``[C, S, k]``) and the
-  seed's experiment on the first input (``[C, S, ...]``), which do not depend on T.
+  each length is one reverse pass over its own prefix;
+* the Lyapunov exponents over ``config.lyapunov.T`` steps (``[C, S, k]``), the
+  number of exactly-zero tangent directions met (``"lyapunov_zero_directions"``,
+  ``[C, S]``) and the seed's experiment on the first input (``[C, S, ...]``), which
+  do not depend on T;
+* where the architecture's module defines one of the hooks of `HOOKS`, its
+  measure (``[C, S]``): ``"log_bound"``, ln ρ of a proven bound
+  ``‖∂h_{T-1}/∂h_{T-1-d}‖_∞ ≤ ρ^d`` (coRNN), and ``"variance_ratio"``,
+  ``Var(h_t)/Var(input to the state)`` on the seed's white-noise inputs (RG-LRU).
 
 Input scale, seeds, inputs and lengths are one compiled call: one compilation per entry
-(seeds vmapped; scales and inputs by `jax.lax.map`, which bounds the memory).
+(the Jacobian stacks one sequence at a time by `jax.lax.map`, which bounds the memory;
+Lyapunov exponents and the seed's experiment vmapped over seeds and scales).
 """
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from seqgrad.gradflow import attribution, conditions, lyapunov, profile, spectra
 
@@ -31,17 +42,36 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
-def draw(entry, config, key, T: int, dtype):
+def draw(entry, config, key, T: int, dtype, index=0):
     """Params, standard-normal inputs ``[I, T, D]``, long inputs ``[T_lyap, D]`` and target ``[H]`` of one seed.
 
     Drawn in float32 always, then cast: float32 and float64 runs see the same model.
+    An entry of a trained run (``entry.trained``) takes the model parameters of its
+    replica ``index`` (a traced integer is fine) instead of initialising; D and H are
+    then the run's.
     """
     k_init, k_x, k_y, k_long = jax.random.split(key, 4)
-    xs = jax.random.normal(k_x, (config.num_inputs, T, config.input_size), jnp.float32)
-    params = conditions.initialise(entry.model, entry.init, k_init, xs[:1], config.T)
-    x_long = jax.random.normal(k_long, (config.lyapunov.T, config.input_size), jnp.float32)
-    target = jax.random.normal(k_y, (config.hidden_size,), jnp.float32)
+    D, H = entry_input_size(entry, config), entry.model.hidden_size
+    xs = jax.random.normal(k_x, (config.num_inputs, T, D), jnp.float32)
+    if getattr(entry, "trained", None) is not None:
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], entry.trained.params["model"])
+    else:
+        params = conditions.initialise(entry.model, entry.init, k_init, xs[:1], config.T)
+    x_long = jax.random.normal(k_long, (config.lyapunov.T, D), jnp.float32)
+    target = jax.random.normal(k_y, (H,), jnp.float32)
     return _cast((params, xs, x_long, target), dtype)
+
+
+def entry_input_size(entry, config) -> int:
+    """D of an entry's inputs: the trained run's task input size, else ``config.input_size``."""
+    run = getattr(entry, "trained", None)
+    return int(run.trainer.task.input_dim) if run is not None else int(config.input_size)
+
+
+def num_seeds(entry, config) -> int:
+    """S of an entry: its trained run's replicas, else ``config.num_seeds`` initialisations."""
+    run = getattr(entry, "trained", None)
+    return len(run.trainer.replicas) if run is not None else int(config.num_seeds)
 
 
 def module_blocks(J, num_modules: int):
@@ -51,19 +81,35 @@ def module_blocks(J, num_modules: int):
 
 
 def jacobians_by_length(model, params, x, site: str, lengths) -> list:
-    """``[∂h_{T-1}/∂h_t for t < T]`` (each ``[T, n, n]``) for every T in ``lengths``, from ``x: [T_max, D]``."""
+    """``[∂h_{T-1}/∂h_t for t < T]`` (each ``[T, n, n]``) for every T in ``lengths``, from ``x: [T_max, D]``.
+
+    Every model is causal, so each length is one ``jax.jacrev`` on its own prefix ``x[:T]``:
+    n cotangents pulled back through T steps, Σ_T T·n step-cotangents in all (one pass over
+    ``x[:T_max]`` with a cotangent on every ``h_{T-1}`` would cost len(lengths)·T_max·n, and
+    a quadratic model's attention over T_max for every length).
+    """
     n = profile.site_width(model, site)
 
-    def probes(delta):
-        _, probe = model.apply(params, x[None], delta[None], site=site, return_probe=True)
-        return jnp.stack([probe[0, T - 1] for T in lengths])  # [L, n]
+    def at(T):
+        def probe(delta):
+            _, p = model.apply(params, x[None, :T], delta[None], site=site, return_probe=True)
+            return p[0, T - 1]
 
-    jac = jax.jacrev(probes)(jnp.zeros((x.shape[0], n), x.dtype))  # [L, n, T_max, n]
-    return [jnp.swapaxes(jac[i, :, :T], 0, 1) for i, T in enumerate(lengths)]
+        return jnp.swapaxes(jax.jacrev(probe)(jnp.zeros((T, n), x.dtype)), 0, 1)  # [n, T, n] -> [T, n, n]
+
+    return [at(int(T)) for T in lengths]
 
 
 def _summary(entry, J):
+    """`spectra.summarize` of one stack ``[T, n, n]``, the clockwork module norms, and ``inf_norm`` ``[T]`` (by
+    distance) where the architecture has a ``state_jacobian_bound`` hook.
+
+    The ∞-norm is taken only there: on CPU, this extra reduction of every stack next to the
+    batched SVD hung XLA's thread pool in 4 of 5 runs of ``dilated_conv_L4`` (0 of 4 without it).
+    """
     out = dict(spectra.summarize(J))
+    if hook(entry, "state_jacobian_bound") is not None:
+        out["inf_norm"] = spectra.inf_norm(spectra.by_distance(J))
     if entry.modules:
         out["module_norm"] = spectra.singular_values(spectra.by_distance(module_blocks(J, entry.modules)))[..., 0]
     return out
@@ -74,36 +120,62 @@ def lengths_of(config) -> tuple[int, ...]:
 
 
 def _stacks(entry, config, dtype, keys, scales, lengths=None):
-    """``{T: [C, S, I, T, n, n]}`` Jacobian stacks: scales by `jax.lax.map`, seeds and inputs vmapped.
+    """``{T: [C, S, I, T, n, n]}`` Jacobian stacks: scales, seeds and inputs by `jax.lax.map`.
 
-    Mapping the scales bounds the memory of the reverse passes (C times less than
-    one batch of all sequences: attention at T = 512 holds gigabytes otherwise).
-    No LAPACK call runs inside the map: on CPU, XLA's batched SVD/QR inside a
-    loop body can deadlock its thread pool, so the spectra are taken outside.
+    One sequence at a time bounds the memory to one sequence's reverse passes (a
+    Transformer at T = 512 held 15 GB when seeds and inputs were vmapped) and is
+    faster on CPU than the batched form (measured: Transformer 15 s vs 55 s, mLSTM 10 s
+    vs 26 s for 45 sequences at T = 128 and 512). No LAPACK call runs inside the map:
+    on CPU, XLA's batched SVD/QR inside a loop body can deadlock its thread pool, so
+    the spectra are taken outside.
     """
     lengths = lengths or lengths_of(config)
 
-    def one_seed(key, scale):
-        params, xs, _, _ = draw(entry, config, key, max(lengths_of(config)), dtype)
+    def one_seed(key, index, scale):
+        params, xs, _, _ = draw(entry, config, key, max(lengths_of(config)), dtype, index)
         xs = xs[:, : max(lengths)]
-        Js = jax.vmap(lambda x: jacobians_by_length(entry.model, params, scale * x, entry.site, lengths))(xs)
+        Js = jax.lax.map(lambda x: jacobians_by_length(entry.model, params, scale * x, entry.site, lengths), xs)
         return dict(zip(lengths, Js))
 
-    return jax.lax.map(lambda s: jax.vmap(one_seed, in_axes=(0, None))(keys, s), scales)
+    indices = jnp.arange(keys.shape[0])
+    return jax.lax.map(lambda s: jax.lax.map(lambda ki: one_seed(*ki, s), (keys, indices)), scales)
 
 
-def _extras(entry, config, dtype, key, scale):
-    """Lyapunov exponents and the seed's experiment of one seed at one input scale."""
+# Optional module-level functions of an architecture's module (the module that defines its registered class),
+# found by name, so that an architecture opts in without editing this file:
+#   state_jacobian_bound(model, params, site) -> ρ: ‖∂h_{T-1}/∂h_{T-1-d}‖_∞ ≤ ρ^d at ``site`` for every d and
+#       input (a proven bound; `seqgrad.models.cornn.state_jacobian_bound`). Recorded as ln ρ, "log_bound".
+#   state_variance_ratio(model, params, xs [I, T, D]) -> Var(h)/Var(input to the state) over the second half
+#       (`seqgrad.models.rg_lru.state_variance_ratio`). Recorded as "variance_ratio".
+HOOKS = {"state_jacobian_bound": "log_bound", "state_variance_ratio": "variance_ratio"}
+
+
+def hook(entry, name: str):
+    """The architecture module's function ``name`` of `HOOKS`, or None when it defines none."""
+    if name not in HOOKS:
+        raise ValueError(f"hook={name!r} is invalid; valid choices: {list(HOOKS)}")
+    module = sys.modules.get(getattr(entry.info.module, "__module__", ""), None)
+    fn = getattr(module, name, None)
+    return fn if callable(fn) else None
+
+
+def _extras(entry, config, dtype, key, scale, index=0):
+    """Lyapunov exponents, zero directions, the seed's experiment and the `HOOKS` of one seed at one input scale."""
     names = entry.info.recurrent_params
     lengths = tuple(config.seed_experiment.lengths)
     lyap = config.lyapunov
-    params, xs, x_long, target = draw(entry, config, key, max(lengths_of(config)), dtype)
+    params, xs, x_long, target = draw(entry, config, key, max(lengths_of(config)), dtype, index)
     out = {}
-    exponents = lyapunov.lyapunov_exponents(
+    stats = lyapunov.lyapunov_statistics(
         entry.model, params, scale * x_long, num_exponents=lyap.num_exponents, burn_in=lyap.burn_in
     )
-    if exponents is not None:
-        out["lyapunov"] = exponents
+    if stats is not None:
+        out["lyapunov"] = stats["exponents"]
+        out["lyapunov_zero_directions"] = stats["zero_directions"]
+    if (bound := hook(entry, "state_jacobian_bound")) is not None:
+        out["log_bound"] = jnp.log(bound(entry.model, params, entry.site))
+    if (ratio := hook(entry, "state_variance_ratio")) is not None:
+        out["variance_ratio"] = ratio(entry.model, params, scale * xs)
     if names:
         batch = config.seed_experiment.decomposition_batch or None
         x = scale * xs[0, : max(lengths)]
@@ -116,8 +188,14 @@ def _extras(entry, config, dtype, key, scale):
 
 
 def _over_all(f):
-    """``f(key, scale) -> tree`` to ``(keys [S], scales [C]) -> [C, S, ...]`` (both vmapped)."""
-    return jax.vmap(jax.vmap(f, in_axes=(0, None)), in_axes=(None, 0))
+    """``f(key, scale, index) -> tree`` to ``(keys [S], scales [C]) -> [C, S, ...]`` (both vmapped;
+    ``index`` is the seed's position, which picks a trained run's replica)."""
+
+    def over(keys, scales):
+        indices = jnp.arange(keys.shape[0])
+        return jax.vmap(jax.vmap(f, in_axes=(0, None, 0)), in_axes=(None, 0, None))(keys, scales, indices)
+
+    return over
 
 
 def _batched(fn, stack, lead: int):
@@ -131,21 +209,82 @@ def measure_fn(entry, config, dtype):
     """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``, jit-compiled once per entry."""
 
     def measure(keys, scales):
-        out = {}
-        for T, J in _stacks(entry, config, dtype, keys, scales).items():
-            summary = _batched(lambda j: _summary(entry, j), J, 3)
-            out.update({f"T{T}/{k}": v for k, v in summary.items()})
-        out.update(_over_all(lambda k, s: _extras(entry, config, dtype, k, s))(keys, scales))
+        if entry.method == "sketch":  # no [T, n, n] stack (`sketch_summaries`)
+            out = sketch_summaries(entry, config, dtype, keys, scales)
+        else:
+            out = {}
+            for T, J in _stacks(entry, config, dtype, keys, scales).items():
+                summary = _batched(lambda j: _summary(entry, j), J, 3)
+                out.update({f"T{T}/{k}": v for k, v in summary.items()})
+        out.update(_over_all(lambda k, s, i: _extras(entry, config, dtype, k, s, i))(keys, scales))
         return out
 
     return jax.jit(measure)
 
 
-def norms_fn(entry, config, dtype):
-    """``(keys [S], scales [C]) -> spectral norms [C, S, I, T]`` at the default T only (the float64 recheck)."""
+def norms_fn(entry, config, dtype, lengths=None):
+    """``(keys [S], scales [C]) -> {T: spectral norms [C, S, I, T]}`` for every T of ``lengths``
+    (default: the default T only); the float64 recheck of float32 zeros."""
+    lengths = tuple(lengths or (config.T,))
 
     def norms(keys, scales):
-        (J,) = _stacks(entry, config, dtype, keys, scales, (config.T,)).values()
-        return _batched(lambda j: spectra.summarize(j)["spectral_norm"], J, 3)
+        stacks = _stacks(entry, config, dtype, keys, scales, lengths)
+        return {T: _batched(lambda j: spectra.summarize(j)["spectral_norm"], J, 3) for T, J in stacks.items()}
 
     return jax.jit(norms)
+
+
+def sketch_summaries(entry, config, dtype, keys, scales) -> dict:
+    """The profiles of ``method="sketch"`` without any ``[T, n, n]`` stack: ``{"T{T}/quantity": [C, S, I, ...]}``.
+
+    Per sequence and length T, `seqgrad.gradflow.profile`'s reverse passes through the
+    perturbation site give ``‖J(d)‖_F`` for every d: from ``config.sketch.num_probes`` = k
+    random orthonormal probes (orthogonal Hutchinson, unbiased for ``‖J(d)‖_F²``; exact when
+    k >= n), or exactly from the n basis cotangents when ``config.sketch.num_singular`` = r > 0,
+    which also give the r largest singular values at `profile.default_distances` (NaN at other
+    distances). The profile every summary reads (``spectral_norm``) is then ``‖J(d)‖_F``,
+    recorded as ``profile_norm = "frobenius"``: ``‖J‖₂ ≤ ‖J‖_F ≤ √n·‖J‖₂``, so ratios to
+    ``‖J(1)‖`` and decay rates differ from the spectral ones by at most ``ln √n`` in total.
+    The probes' QR and the SVDs run outside the sequence loop (see `_stacks`).
+    """
+    sk = config.sketch
+    lengths = lengths_of(config)
+    r = int(sk.num_singular)
+    remat = int(sk.remat_block) or None
+    n = profile.site_width(entry.model, entry.site)
+    k = n if r else min(int(sk.num_probes), n)
+    S, I = keys.shape[0], config.num_inputs
+    probe_keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 7), scales.shape[0] * S * I)
+    gauss = jax.vmap(lambda key: jax.random.normal(key, (n, k), dtype))(probe_keys)
+    probes = jnp.swapaxes(jnp.linalg.qr(gauss)[0], -1, -2).reshape(scales.shape[0], S, I, k, n)
+    if r or k == n:
+        probes = jnp.broadcast_to(jnp.eye(n, dtype=dtype), probes.shape)
+    out = {}
+    for T in lengths:
+        d = profile.default_distances(T) if r else np.zeros((0,), int)
+        positions = jnp.asarray(T - 1 - d, jnp.int32)
+
+        def one_seed(key, index, scale, q_seed):
+            params, xs, _, _ = draw(entry, config, key, max(lengths), dtype, index)
+
+            def one(args):
+                x, q = args
+                res = profile._adjoints(entry.model, params, scale * x[:T], q, positions if r else None,
+                                        entry.site, None, remat)
+                return res if r else (res, jnp.zeros((k, 0, n), dtype))
+
+            return jax.lax.map(one, (xs, q_seed))
+
+        indices = jnp.arange(S)
+        sq, rows = jax.lax.map(
+            lambda sq_: jax.lax.map(lambda kiq: one_seed(kiq[0], kiq[1], sq_[0], kiq[2]), (keys, indices, sq_[1])),
+            (scales, probes))  # sq [C, S, I, k, T], rows [C, S, I, k, m, n]
+        frob = jnp.sqrt((n / k) * jnp.sum(sq, axis=-2))[..., ::-1]  # by distance d = T-1-t
+        sv = jnp.full(frob.shape + (max(r, 1),), jnp.nan, dtype)[..., :r]
+        if r:
+            J = jnp.swapaxes(rows, -3, -2)  # [C, S, I, m, n, n]
+            top = jnp.linalg.svd(J, compute_uv=False)[..., :r]
+            sv = sv.at[..., jnp.asarray(d), :].set(top)
+        out.update({f"T{T}/spectral_norm": frob, f"T{T}/frobenius_norm": frob,
+                    f"T{T}/condition_number": jnp.full_like(frob, jnp.nan), f"T{T}/singular_values": sv})
+    return out

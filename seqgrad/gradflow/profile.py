@@ -24,7 +24,10 @@ numbers per pass:
   ``n‖q_iᵀ J(t)‖²``. ``frobenius`` is ``sqrt(F̂)`` (for k < n biased low by at
   most ``Var F̂ / (8 F^{3/2})``, to second order).
   Cost: one forward pass and k backward passes of one cotangent each (batched
-  ``probe_batch`` at a time), O(k·T) steps, whatever the distance.
+  ``probe_batch`` at a time), O(k·T) steps, whatever the distance. For models
+  whose site is a step-wise `recurrence.scan` carry, the reverse pass returns
+  ``‖q_iᵀ J(t)‖²`` directly (`recurrence.SquaredNorms`), never the ``[k, T, n]``
+  adjoints; other models pull back a ``[T, n]`` perturbation.
 * **Exact singular values at chosen distances.** The n basis cotangents give the
   rows of every ``J(t)``; only the rows at the requested distances are kept
   (``[m, n, n]``) and decomposed by SVD. Cost: n backward passes (``T·n``
@@ -32,8 +35,23 @@ numbers per pass:
   product of step Jacobians backward) plus m SVDs of ``n × n``.
 
 Memory (both): the residuals of one forward pass (O(T·n), those of any gradient)
-plus one chunk of adjoints ``[probe_batch, T, n]``, plus the outputs ``[T]`` and
-``[m, r]``; never ``T·n²``. Lower ``probe_batch`` to trade speed for memory.
+plus one chunk of adjoints ``[probe_batch, T, n]`` (``[probe_batch, T]`` for the
+Frobenius norms alone through `recurrence.SquaredNorms`), plus the outputs
+``[T]`` and ``[m, r]``; never ``T·n²``. The basis is pulled back in chunks of
+``probe_batch`` cotangents (default: as many as fit in `ADJOINT_BUDGET_BYTES`,
+16 to n, in equal chunks: fewer, wider reverse passes run faster per cotangent);
+lower ``probe_batch`` to trade speed for memory.
+
+Rematerialisation (``remat_block=B``): the model's recurrence runs as ``⌈T/B⌉``
+`jax.checkpoint`-ed blocks of B steps (`seqgrad.models.recurrence.Remat`: the
+request travels with the perturbation down to the top layer's `recurrence.scan`,
+no model code involved), so the forward keeps only the ``⌈T/B⌉`` block-boundary
+carries and the reverse pass recomputes one block's residuals at a time:
+``O(T/B + B)`` carries of residuals instead of ``O(T)``, for one more forward
+pass per chunk of ``probe_batch`` cotangents (so it pays for the k probes, one
+chunk, more than for the basis, n / probe_batch chunks). ``B ≈ sqrt(T)`` minimises it. The numbers are the same (the test checks
+them in float64). Recurrent models only (`RecurrentModel`); a linear recurrence
+(LRU, minGRU, mLSTM, S6) runs its associative scan unchanged.
 
 Batch convention: as `state_jacobians`, one sequence ``x: [T, D]`` (vmap over a
 batch). Every registered architecture works through its perturbation sites,
@@ -52,7 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad.models.base import check_site
+from seqgrad.models import recurrence
+from seqgrad.models.base import RecurrentModel, check_site
 
 Array = jax.Array
 
@@ -60,6 +79,20 @@ METHODS = ("exact", "sketch", "auto")
 # auto: the exact [T, n, n] stack while it holds at most this many numbers (256 MiB in float32).
 MAX_EXACT_ELEMENTS = 2**26
 DEFAULT_NUM_DISTANCES = 64
+# Default chunk of basis cotangents: the widest whose adjoints [chunk, T, n] fit in this many bytes (>= 16, <= n);
+# 256 MiB: at H = 256, T = 5000 that is 52 per pass, 1.5x faster than 16 (benchmarks/README.md).
+ADJOINT_BUDGET_BYTES = 2**28
+MIN_BASIS_CHUNK = 16
+
+
+def basis_chunk(T: int, n: int, itemsize: int = 4, budget: int = ADJOINT_BUDGET_BYTES) -> int:
+    """Default ``probe_batch`` for the n basis cotangents: equal chunks of at most ``budget`` bytes of adjoints.
+
+    ``c_max = max(16, budget // (T·n·itemsize))`` (capped at n), then the chunk
+    ``⌈n / ⌈n / c_max⌉⌉`` so that all chunks are (nearly) equal.
+    """
+    widest = min(n, max(MIN_BASIS_CHUNK, budget // max(1, T * n * itemsize)))
+    return -(-n // -(-n // widest))
 
 
 def choose_method(T: int, H: int, method: str = "auto", max_exact_elements: int = MAX_EXACT_ELEMENTS) -> str:
@@ -96,12 +129,50 @@ def _positive(key, value, allow_zero=False):
         raise ValueError(f"{key}={value!r} is invalid: it must be an integer >= {low}")
 
 
-def _adjoints(model, params, x, probes, positions, site, probe_batch):
-    """``sq [k, T]``: ``‖q_iᵀ J(t)‖²`` for every t; with ``positions`` also ``rows [k, m, n]``: ``q_iᵀ J(positions)``."""
+def _squared_norms(model, params, x, probes, site, probe_batch, remat_block=None):
+    """``sq [k, T]``: ``‖q_iᵀ J(t)‖²`` for every t, or None when the model cannot take `recurrence.SquaredNorms`.
+
+    The reverse pass of ``s ↦ probe_{T-1}`` (``s: [T]`` zeros, tapped at the
+    perturbation site by `recurrence.scan`) returns ``‖q_iᵀ J(t)‖²`` itself as the
+    cotangent of ``s_t``: ``[T]`` numbers per cotangent instead of the ``[T, n]``
+    adjoint. Models without a step-wise scan at the site (linear recurrences,
+    Transformer, dilated convolution) refuse the request while tracing (or fail
+    on it with a TypeError or ValueError): None.
+    """
+    T = x.shape[0]
+
+    def last_probe(s):
+        request = recurrence.SquaredNorms(s[None])
+        request = request if remat_block is None else recurrence.Remat(request, remat_block)
+        _, probe = model.apply(params, x[None], request, site=site, return_probe=True)
+        return probe[0, -1]
+
+    if not isinstance(model, RecurrentModel):
+        return None
+    try:  # a layer that reshapes its perturbation by hand fails on `s` with its own TypeError or ValueError
+        _, pullback = jax.vjp(last_probe, jnp.zeros((T,), x.dtype))
+    except (recurrence.SquaredNormsUnsupported, TypeError, ValueError):
+        return None  # the caller pulls back a [T, n] perturbation, which raises any real error itself
+    return jax.lax.map(lambda q: pullback(q)[0], probes, batch_size=probe_batch)
+
+
+def _adjoints(model, params, x, probes, positions, site, probe_batch, remat_block=None):
+    """``sq [k, T]``: ``‖q_iᵀ J(t)‖²`` for every t; with ``positions`` also ``rows [k, m, n]``: ``q_iᵀ J(positions)``.
+
+    One forward pass (`jax.vjp`), then its pullback applied to ``probe_batch``
+    cotangents at a time (`jax.lax.map`, vmapped within a chunk). Without
+    ``positions`` the squared norms come from `_squared_norms` where the model
+    takes it (no ``[probe_batch, T, n]`` adjoints).
+    """
     T, n = x.shape[0], probes.shape[1]
+    if positions is None:
+        sq = _squared_norms(model, params, x, probes, site, probe_batch, remat_block)
+        if sq is not None:
+            return sq
 
     def last_probe(delta):
-        _, probe = model.apply(params, x[None], delta[None], site=site, return_probe=True)
+        delta = delta[None] if remat_block is None else recurrence.Remat(delta[None], remat_block)
+        _, probe = model.apply(params, x[None], delta, site=site, return_probe=True)
         return probe[0, -1]
 
     _, pullback = jax.vjp(last_probe, jnp.zeros((T, n), x.dtype))
@@ -114,26 +185,26 @@ def _adjoints(model, params, x, probes, positions, site, probe_batch):
     return jax.lax.map(one, probes, batch_size=probe_batch)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "site", "k", "probe_batch"))
-def _frobenius(model, params, x, key, site, k, probe_batch):
+@functools.partial(jax.jit, static_argnames=("model", "site", "k", "probe_batch", "remat_block"))
+def _frobenius(model, params, x, key, site, k, probe_batch, remat_block=None):
     """``(F̂ [T], std [T])`` over t (not distance) with k random orthonormal probes (k < n)."""
     n = site_width(model, site)
     q, _ = jnp.linalg.qr(jax.random.normal(key, (n, k), x.dtype))
-    sq = _adjoints(model, params, x, q.T, None, site, probe_batch)
+    sq = _adjoints(model, params, x, q.T, None, site, probe_batch, remat_block)
     terms = n * sq  # [k, T], each unbiased for ‖J(t)‖_F²
     estimate = jnp.mean(terms, axis=0)
     spread = jnp.std(terms, axis=0, ddof=1) if k > 1 else jnp.full_like(estimate, jnp.nan)
     return estimate, spread * math.sqrt((n - k) / (n * k))
 
 
-@functools.partial(jax.jit, static_argnames=("model", "site", "num_singular", "probe_batch"))
-def _exact(model, params, x, positions, site, num_singular, probe_batch):
+@functools.partial(jax.jit, static_argnames=("model", "site", "num_singular", "probe_batch", "remat_block"))
+def _exact(model, params, x, positions, site, num_singular, probe_batch, remat_block=None):
     """``(‖J(t)‖_F² [T], top singular values [m, r])`` from the n basis cotangents."""
     n = site_width(model, site)
     basis = jnp.eye(n, dtype=x.dtype)
     if positions.shape[0] == 0:
-        return jnp.sum(_adjoints(model, params, x, basis, None, site, probe_batch), axis=0), None
-    sq, rows = _adjoints(model, params, x, basis, positions, site, probe_batch)
+        return jnp.sum(_adjoints(model, params, x, basis, None, site, probe_batch, remat_block), axis=0), None
+    sq, rows = _adjoints(model, params, x, basis, positions, site, probe_batch, remat_block)
     J = jnp.swapaxes(rows, 0, 1)  # [m, n, n]: J[j][i] = e_iᵀ J(positions[j])
     return jnp.sum(sq, axis=0), jnp.linalg.svd(J, compute_uv=False)[:, :num_singular]
 
@@ -149,6 +220,7 @@ def jacobian_profile(
     seed: int = 0,
     site: str = "hidden",
     probe_batch: int | None = None,
+    remat_block: int | None = None,
 ) -> dict:
     """Frobenius norms at every distance and exact singular values at chosen ones, without the stack.
 
@@ -166,7 +238,12 @@ def jacobian_profile(
       seed: seeds the random probes.
       site: the perturbation site, one of ``model.sites``.
       probe_batch: cotangents pulled back together (default: all k; the basis in
-        chunks of at most 16); memory grows with it as ``probe_batch·T·n``.
+        `basis_chunk` equal chunks, ``ADJOINT_BUDGET_BYTES`` of adjoints each);
+        memory grows with it as ``probe_batch·T·n``.
+      remat_block: B >= 1 to rematerialise the forward pass in `jax.checkpoint`-ed
+        blocks of B steps (residual memory ``O(T/B + B)`` carries instead of
+        ``O(T)``, one extra forward pass; same numbers); None (default) stores
+        every step's residuals. Recurrent models (`RecurrentModel`) only.
 
     Returns:
       ``{"distance" [T], "frobenius" [T], "frobenius_squared_std" [T],
@@ -185,6 +262,12 @@ def jacobian_profile(
         raise ValueError(f"num_singular={num_singular!r} is invalid: at most the site width {n}")
     if probe_batch is not None:
         _positive("probe_batch", probe_batch)
+    if remat_block is not None:
+        _positive("remat_block", remat_block)
+        if not isinstance(model, RecurrentModel):
+            raise ValueError(f"remat_block={remat_block!r} is invalid for {type(model).__name__}: it has no "
+                             "recurrence to rematerialise; valid choices: None")
+        remat_block = int(remat_block)
     d = default_distances(T) if distances is None else np.asarray(distances, dtype=int).reshape(-1)
     if d.size and (d.min() < 0 or d.max() > T - 1):
         raise ValueError(f"distances={list(d)!r} is invalid: every distance must lie in [0, T-1={T - 1}]")
@@ -195,11 +278,12 @@ def jacobian_profile(
     exact = bool(d.size) or k == n
     sv = None
     if exact:  # the n basis cotangents; their Frobenius norms are exact and free
-        estimate, sv = _exact(model, params, x, positions, site, num_singular, probe_batch or min(n, 16))
+        chunk = probe_batch or basis_chunk(T, n, x.dtype.itemsize)
+        estimate, sv = _exact(model, params, x, positions, site, num_singular, chunk, remat_block)
         k, std = n, jnp.zeros_like(estimate)
     else:
         key = jax.random.key(seed)
-        estimate, std = _frobenius(model, params, x, key, site, k, probe_batch or k)
+        estimate, std = _frobenius(model, params, x, key, site, k, probe_batch or k, remat_block)
     if sv is None:
         sv = jnp.zeros((0, num_singular), x.dtype)
     return {

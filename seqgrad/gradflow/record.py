@@ -72,6 +72,11 @@ class Measures:
     seed_experiment: dict[str, Any] | None = None
     modules: list[dict[str, Any]] | None = None  # clockwork: per-module diagonal blocks
     singular_value_deviation: float = float("nan")  # max over d, i of |σ_i(median) − 1|
+    spectral_norm_max: float = float("nan")  # max over seeds, inputs, d of ‖J(d)‖₂ (d = 0 included)
+    bound_rho: Stats | None = None  # ρ of a proven ‖J(d)‖_∞ ≤ ρ^d over seeds (coRNN); None: no bound
+    bound_excess: float | None = None  # max_(s,i,d≥1) ln‖J(d)‖_∞ − d·ln ρ_s; ≤ 0: the bound holds
+    lyapunov_zero_directions: int | None = None  # exactly-zero tangent directions, total over seeds
+    variance_ratio: Stats | None = None  # Var(h_t)/Var(input to the state) over seeds (RG-LRU)
 
     @property
     def T(self) -> int:
@@ -127,6 +132,11 @@ class EntryRecord:
     seed_experiment_not_applicable: str | None = None
     # What the fwd+bwd timing differentiated: "hand-written VJP" or "autodiff" (models.handwritten_vjp.implementation).
     time_implementation: str = "autodiff"
+    lyapunov_zero_directions: int | None = None  # exactly-zero tangent directions, total over seeds (default condition)
+    # A trained run's entry: {"workdir", "step", "eval", "replicas", "on_task"} (None: an initialisation).
+    trained: dict[str, Any] | None = None
+    # The norm of the profile every measure reads: "spectral" (‖J(d)‖₂, method exact) or "frobenius" (sketch).
+    profile_norm: str = "spectral"
 
     def at(self, condition: Condition) -> Measures:
         for m in self.conditions:

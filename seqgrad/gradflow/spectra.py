@@ -7,6 +7,7 @@ step is ``d = T-1-t``; `by_distance` reorders the stack so that index ``d`` hold
     spectral norm       ‖J‖₂ = σ_1
     Frobenius norm      ‖J‖_F = sqrt(Σ σ_i²)
     condition number    κ = σ_1 / σ_r   (inf when σ_r = 0)
+    ∞-norm              ‖J‖_∞ = max_i Σ_j |J_ij|   (`inf_norm`; max absolute row sum, rows index h_{T-1})
 
 Underflow: XLA on CPU flushes float32 denormals to zero, so a vanishing product
 of Jacobians reads exactly 0 once it passes ~1e-38 (float64: ~1e-308). A norm of
@@ -43,7 +44,9 @@ def summarize(jacobians: Array) -> dict[str, Array]:
     Returns:
       dict of arrays indexed by distance ``d = 0..T-1``: ``singular_values``
       ``[T, min(H, K)]``, ``spectral_norm``, ``frobenius_norm``,
-      ``condition_number`` (each ``[T]``). Pure and vmappable over seeds.
+      ``condition_number`` (each ``[T]``). Pure and vmappable over seeds. The ∞-norm
+      (`inf_norm`) is not among them: `seqgrad.gradflow.measure` takes it only where a
+      bound reads it.
     """
     sv = singular_values(by_distance(jacobians))
     top, bottom = sv[..., 0], sv[..., -1]
@@ -53,6 +56,11 @@ def summarize(jacobians: Array) -> dict[str, Array]:
         "frobenius_norm": jnp.sqrt(jnp.sum(sv**2, axis=-1)),
         "condition_number": jnp.where(bottom > 0, top / jnp.where(bottom > 0, bottom, 1), jnp.inf),
     }
+
+
+def inf_norm(jacobians: Array) -> Array:
+    """``[..., H, K] -> [...]``: ``‖J‖_∞ = max_i Σ_j |J_ij|``, the norm induced by the max norm on vectors."""
+    return jnp.max(jnp.sum(jnp.abs(jacobians), axis=-1), axis=-1)
 
 
 def zero_status(norms: np.ndarray, dtype, margin_decades: float = 12.0) -> np.ndarray:

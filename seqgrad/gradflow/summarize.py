@@ -9,6 +9,11 @@ its regime and shape, and the norm at the fixed distances of
 ``config.fixed_distances``. Zeros of float32 norms are classified as underflow
 or exact (`seqgrad.gradflow.spectra.zero_status`), with the float64 value used
 where a recheck measured it.
+
+Per-scale extras (``[S]`` per condition, the keys of `PER_SCALE`): the number of
+exactly-zero Lyapunov directions (total over seeds), the excess of the measured
+∞-norms over a proven bound ``ρ^d`` (`bound_excess`) and the ratio
+``Var(h)/Var(input)`` of `seqgrad.gradflow.measure.HOOKS`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from seqgrad.gradflow.record import Condition, Measures, Stats
 
 # Architectures whose recurrence is a plain RNN under a read-out that never feeds back:
 # their Lyapunov exponents are those of that RNN.
+# Raw per-scale quantities ``[C, S]`` of `seqgrad.gradflow.measure` that `condition_measures` takes by name.
+PER_SCALE = ("lyapunov_zero_directions", "log_bound", "variance_ratio")
+
 READOUT_OF = {"attention_rnn": "the Elman RNN under it (the attention is a read-out that never feeds the recurrence)"}
 
 
@@ -53,9 +61,31 @@ def _first(status_: np.ndarray, kind: str) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
+def bound_excess(inf_norms, log_bound) -> float:
+    """``max_{s, i, 1 ≤ d} (ln ‖J_{s,i}(d)‖_∞ − d · ln ρ_s)``: ≤ 0 where ``‖J(d)‖_∞ ≤ ρ^d`` holds everywhere.
+
+    Args:
+      inf_norms: ``[S, I, T]`` ∞-norms by distance d.
+      log_bound: ``[S]`` ln ρ of each seed's parameters.
+
+    d = 0 is left out (``J(0) = I``, ratio 1 for every ρ); a zero norm (ln 0 = −inf) never
+    exceeds. −inf when every norm at d ≥ 1 is 0.
+    """
+    n = np.asarray(inf_norms, np.float64)
+    d = np.arange(n.shape[-1], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        excess = np.log(n) - d * np.asarray(log_bound, np.float64)[:, None, None]
+    return float(np.max(excess[..., 1:])) if n.shape[-1] > 1 else float("-inf")
+
+
 def condition_measures(condition: Condition, spectral, spectral64, config, dtype, *, lyapunov=None,
-                       seed_experiment=None, module_norm=None, singular_values=None) -> Measures:
-    """`Measures` of one condition from spectral norms ``[S, I, T]`` (and float64 ones, or None)."""
+                       seed_experiment=None, module_norm=None, singular_values=None, inf_norm=None,
+                       lyapunov_zero_directions=None, log_bound=None, variance_ratio=None) -> Measures:
+    """`Measures` of one condition from spectral norms ``[S, I, T]`` (and float64 ones, or None).
+
+    Optional: ``inf_norm`` ``[S, I, T]`` with ``log_bound`` ``[S]`` (ln ρ) give `bound_excess`;
+    ``lyapunov_zero_directions`` ``[S]`` counts, ``variance_ratio`` ``[S]``.
+    """
     T = condition.T
     spectral = np.asarray(spectral, np.float64)
     best = spectral if spectral64 is None else np.where(spectral > 0, spectral, spectral64)
@@ -77,9 +107,20 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
     deviation = float("nan")
     if singular_values is not None:  # [S, I, T, r]
         sv = np.median(np.asarray(singular_values, np.float64).reshape(-1, *singular_values.shape[-2:]), axis=0)
-        deviation = float(np.max(np.abs(sv - 1.0)))
+        measured = np.abs(sv - 1.0)[np.isfinite(sv)]  # a sketch has singular values at some distances only
+        deviation = float(measured.max()) if measured.size else float("nan")
+    excess = rho = None
+    if log_bound is not None and inf_norm is not None:
+        excess = bound_excess(inf_norm, log_bound)
+        rho = stats(np.exp(np.asarray(log_bound, np.float64)))
     return Measures(
         singular_value_deviation=deviation,
+        spectral_norm_max=float(np.max(spectral)),
+        bound_rho=rho,
+        bound_excess=excess,
+        lyapunov_zero_directions=(None if lyapunov_zero_directions is None
+                                  else int(np.sum(np.asarray(lyapunov_zero_directions)))),
+        variance_ratio=None if variance_ratio is None else stats(variance_ratio),
         condition=condition,
         jacobian_norm=profile["median"],
         jacobian_norm_q25=profile["q25"],

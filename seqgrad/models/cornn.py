@@ -22,7 +22,11 @@ the ∞-norm (max row sum)
 
 (``‖W‖_∞``: the max row sum of ``Wᵀ``), and ``‖∂y_T/∂y_t‖_∞ ≤ ρ^(T−t)``: the
 per-step growth is at most ``1 + O(Δt)``, the estimate behind the paper's
-Proposition 3.1 (no exploding gradients for small Δt). `gradient_bound` computes ρ.
+Proposition 3.1 (no exploding gradients for small Δt). `gradient_bound` computes ρ;
+`state_jacobian_bound` is the hook through which the main job
+(`seqgrad.gradflow.measure`) reads it for the top layer of a model: the measured
+``∂y_{T−1}/∂y_{T−1−d}`` (or ``∂z/∂z``) is a diagonal block of the product of d step
+Jacobians, so its ∞-norm is at most the product's, at most ρ^d.
 """
 
 from __future__ import annotations
@@ -41,6 +45,24 @@ def gradient_bound(params, dt: float, gamma: float, epsilon: float):
     row_sum = lambda M: jnp.max(jnp.sum(jnp.abs(M.T), axis=1))  # noqa: E731  ‖Mᵀ‖_∞: h M acts as Mᵀ on columns
     q = (1 + dt * (row_sum(params["recurrent_kernel"]) + row_sum(params["velocity_kernel"]) + gamma)) / (1 + dt * epsilon)
     return jnp.maximum(q, 1 + dt * q)
+
+
+def state_jacobian_bound(model, params, site: str):
+    """ρ of the top layer of ``model`` (a `CoRNN`): ``‖∂h_{T−1}/∂h_{T−1−d}‖_∞ ≤ ρ^d`` at ``site``.
+
+    Args:
+      model: a `CoRNN`; its ``dt``, ``gamma``, ``epsilon`` and ``num_layers`` are read.
+      params: its variables ``{"params": {"layer_i": ...}}``.
+      site: ``"hidden"`` (the (y, y) block) or ``"velocity"`` (the (z, z) block); both
+        are blocks of ``∂X_{T−1}/∂X_{T−1−d}``, so one ρ bounds both.
+
+    Returns:
+      ρ, a scalar (the lower layers do not enter: a perturbation of the top layer's
+      state never reaches them).
+    """
+    del site
+    layer = params["params"][f"layer_{model.num_layers - 1}"]
+    return gradient_bound(layer, model.dt, model.gamma, model.epsilon)
 
 
 class CoRNNOptions(nn.Module):

@@ -66,6 +66,27 @@ A layer may transform the perturbation with `jax.tree.map` (it maps the wrapped
 array). Adding a Lyapunov-tracked perturbation by hand (``b + delta``) raises a
 `TypeError` that points here. The recorded recurrence is the one the top layer's
 perturbation enters: the state at the perturbation site's layer.
+
+Rematerialisation travels the same way. ``scan(..., remat_block=B)`` runs the
+recurrence as an outer scan over ``⌈T/B⌉`` blocks of B steps whose body is
+`jax.checkpoint`-ed: reverse mode then stores the carry at every block boundary
+plus the residuals of one block at a time (recomputed from its boundary carry),
+``O(T/B + B)`` carries instead of ``O(T)`` step residuals, for one extra forward
+pass. The values and gradients are those of the plain scan. A model is asked for it
+by wrapping its perturbation, ``Remat(delta, B)`` (batch-major, as the model
+receives it); `scan_layer` and `scan` unwrap it, `linear_recurrence` ignores the
+block (an associative scan has no sequential chain of residuals to cut).
+`seqgrad.gradflow.jacobian_profile` uses this for its ``remat_block`` option.
+
+Squared norms of the site's adjoint. In place of a perturbation, a step-wise scan
+also takes ``SquaredNorms(s)`` (``s: [B, T]``, zeros): the carry is left as it is
+(``carry_t[site] + 0·s_t``, an identity with a custom VJP), and the cotangent of
+``s_t`` is ``‖g_t‖²``, ``g_t = ∂L/∂carry_t[site]`` the site's adjoint, which is
+the adjoint of a perturbation ``δ_t``. A reverse pass of a ``[T, n]`` perturbation
+materialises every ``g_t``; one of ``s`` returns only ``[T]`` numbers, which is all
+a Frobenius norm needs (`seqgrad.gradflow.jacobian_profile`). It may be wrapped
+in `Remat`. `linear_recurrence`, and any arithmetic on it, raise
+`SquaredNormsUnsupported` (a `TypeError`).
 """
 
 from __future__ import annotations
@@ -87,8 +108,89 @@ Step = Callable[[Carry, Any], Carry]
 # Key of the Lyapunov statistics in the outputs of `scan` and in the model's flax collection.
 LYAPUNOV = "lyapunov"
 
-__all__ = ["LYAPUNOV", "LyapunovSpec", "LyapunovStats", "batch_major", "linear_layer", "linear_recurrence", "scan",
+__all__ = ["LYAPUNOV", "LyapunovSpec", "LyapunovStats", "Remat", "SquaredNorms", "SquaredNormsUnsupported",
+           "batch_major", "linear_layer", "linear_recurrence", "scan",
            "scan_layer", "time_major", "truncate_inputs"]
+
+
+@jax.tree_util.register_pytree_node_class
+class Remat:
+    """A perturbation ``delta`` that also asks the scan it enters to rematerialise in blocks of ``block`` steps.
+
+    ``block`` (an int >= 1) is static pytree data, so `jax.tree.map` maps ``delta``
+    and keeps the request. Like a Lyapunov-tracked perturbation it is not an
+    array: pass it as ``perturbation=`` to `scan`, `scan_layer` or `linear_recurrence`.
+    """
+
+    def __init__(self, delta: Any, block: int):
+        self.delta, self.block = delta, block
+
+    def tree_flatten(self):
+        return (self.delta,), self.block
+
+    @classmethod
+    def tree_unflatten(cls, block, children):
+        return cls(children[0], block)
+
+
+class SquaredNormsUnsupported(TypeError):
+    """A `SquaredNorms` request reached code that only takes an array perturbation."""
+
+
+@jax.tree_util.register_pytree_node_class
+class SquaredNorms:
+    """Asks a step-wise `scan` for ``‖∂L/∂carry_t[site]‖²`` as the cotangent of ``s`` (``[B, T]``, batch-major).
+
+    Not an array: arithmetic on it raises `SquaredNormsUnsupported`, so a layer
+    that transforms its perturbation by hand, or a linear recurrence, refuses it
+    instead of computing something else. The pullback of ``s`` is quadratic in
+    its cotangent (not a linear map): call it (vmap it), do not transpose or
+    differentiate it further.
+    """
+
+    def __init__(self, s: Any):
+        self.s = s
+
+    def tree_flatten(self):
+        return (self.s,), None
+
+    @classmethod
+    def tree_unflatten(cls, _, children):
+        return cls(children[0])
+
+    def _refuse(self, *_):
+        raise SquaredNormsUnsupported("a SquaredNorms request is not an array: only recurrence.scan takes it")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = __rmatmul__ = _refuse
+    __getitem__ = __array__ = _refuse
+
+
+@jax.custom_vjp
+def _norm_tap(parts: tuple, s: Array) -> tuple:
+    """Identity on ``parts`` (the site's carry entries, ``[B, n_i]`` each); ``s: [B]`` receives ``Σ_i ‖g_i‖²``."""
+    del s
+    return parts
+
+
+def _norm_tap_fwd(parts, s):
+    return parts, s
+
+
+def _norm_tap_bwd(s, g):
+    return g, sum(jnp.sum(gi * gi, axis=-1) for gi in g).astype(s.dtype)
+
+
+_norm_tap.defvjp(_norm_tap_fwd, _norm_tap_bwd)
+
+
+def _split_remat(perturbation: Any) -> tuple[Any, int | None]:
+    """``perturbation -> (perturbation without the `Remat` wrapper, its block or None)`` (also inside `Tracked`)."""
+    if isinstance(perturbation, Remat):
+        return perturbation.delta, perturbation.block
+    if isinstance(perturbation, tangent_frame.Tracked) and isinstance(perturbation.delta, Remat):
+        inner = perturbation.delta
+        return tangent_frame.Tracked(inner.delta, perturbation.request), inner.block
+    return perturbation, None
 
 
 def scan(
@@ -102,6 +204,7 @@ def scan(
     truncate: int | Array | None = None,
     unroll: int = 1,
     lyapunov: LyapunovSpec | None = None,
+    remat_block: int | None = None,
 ) -> tuple[Carry, dict[str, Array]]:
     """Runs ``step`` over the time axis of ``inputs``.
 
@@ -112,7 +215,9 @@ def scan(
       emit: carry entries to stack over time and return.
       perturbation: optional ``[T, B, ...]`` added to ``carry[site]`` after each
         step (shape of ``carry[site]`` per step), or a `tangent_frame.Tracked` one
-        (from `RecurrentModel`), whose Lyapunov request this scan then fulfils.
+        (from `RecurrentModel`), whose Lyapunov request this scan then fulfils, or
+        a `Remat` one (see ``remat_block``), or `SquaredNorms` (``s: [T, B]``): then
+        the cotangent of ``s_t`` is the squared norm of the site's adjoint.
       site: the carry entry the perturbation enters, or a tuple of entries: then
         ``δ_t`` is their concatenation along the last axis, split among them.
       truncate: optional (possibly traced) int k: the carry entering step ``T - k``
@@ -124,6 +229,10 @@ def scan(
       unroll: `lax.scan` unroll factor.
       lyapunov: optional `LyapunovSpec`: also carry a tangent frame through the
         step and return its `LyapunovStats` as ``out["lyapunov"]``.
+      remat_block: optional B >= 1: run ``⌈T/B⌉`` `jax.checkpoint`-ed blocks of B
+        steps (the last one shorter when B does not divide T), so reverse mode
+        keeps ``⌈T/B⌉`` boundary carries plus one block's residuals; same values
+        and gradients. A `Remat` perturbation sets it too. None (default): one scan.
 
     Returns:
       ``(final_carry, {name: [T, B, ...] for name in emit})``; emitted values are
@@ -133,7 +242,15 @@ def scan(
         if key not in carry:
             raise ValueError(f"perturbation site {key!r} is not a carry entry; valid sites: {sorted(carry)}")
 
+    perturbation, block = _split_remat(perturbation)
+    remat_block = block if remat_block is None else remat_block
+    if remat_block is not None and (isinstance(remat_block, bool) or not isinstance(remat_block, int)
+                                    or remat_block < 1):
+        raise ValueError(f"remat_block={remat_block!r} is invalid: it must be None or an integer >= 1")
     perturbation, requested, request = tangent_frame.split(perturbation)
+    norms = isinstance(perturbation, SquaredNorms)
+    if norms:
+        perturbation = perturbation.s  # [T, B]
     spec = lyapunov or requested
     length = jax.tree.leaves(inputs)[0].shape[0]
 
@@ -147,7 +264,11 @@ def scan(
             carry = step(carry, x_t)
         else:
             carry, frame = advance(carry, x_t, frame)
-        if delta_t is not None:
+        if norms:
+            keys = (site,) if isinstance(site, str) else site
+            tapped = _norm_tap(tuple(carry[key] for key in keys), delta_t)
+            carry = {**carry, **dict(zip(keys, tapped))}
+        elif delta_t is not None:
             carry = _perturb(carry, site, delta_t)
         return (carry, frame), {name: carry[name] for name in emit}
 
@@ -156,7 +277,11 @@ def scan(
         advance = tangent_frame.advance(step, spec)
         frame = tangent_frame.initial_frame(carry, spec, length)
     steps = jnp.arange(length) if truncate is not None else None
-    (carry, frame), out = jax.lax.scan(body, (carry, frame), (inputs, perturbation, steps), unroll=unroll)
+    scanned = (inputs, perturbation, steps)
+    if remat_block is None or remat_block >= length:
+        (carry, frame), out = jax.lax.scan(body, (carry, frame), scanned, unroll=unroll)
+    else:
+        (carry, frame), out = _blocked_scan(body, (carry, frame), scanned, length, remat_block, unroll)
     if spec is not None:
         stats = tangent_frame.stats_of(frame)
         if request is not None:
@@ -164,6 +289,28 @@ def scan(
         if lyapunov is not None:
             out = {**out, LYAPUNOV: stats}
     return carry, out
+
+
+def _blocked_scan(body, state, scanned, length: int, block: int, unroll: int):
+    """`jax.lax.scan` of ``body`` as an outer scan over checkpointed blocks of ``block`` steps, then the tail.
+
+    Same ``(final_state, stacked outputs [T, ...])`` as ``lax.scan(body, state,
+    scanned)``; reverse mode saves the state entering every block and recomputes
+    each block's step residuals when its turn comes.
+    """
+    whole, tail = divmod(length, block)
+
+    @jax.checkpoint
+    def run_block(state, xs):
+        return jax.lax.scan(body, state, xs, unroll=unroll)
+
+    head = jax.tree.map(lambda a: a[: whole * block].reshape(whole, block, *a.shape[1:]), scanned)
+    state, out = jax.lax.scan(run_block, state, head)
+    out = jax.tree.map(lambda a: a.reshape(whole * block, *a.shape[2:]), out)
+    if tail:
+        state, rest = run_block(state, jax.tree.map(lambda a: a[whole * block :], scanned))
+        out = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), out, rest)
+    return state, out
 
 
 def _perturb(carry: Carry, site: str | tuple[str, ...], delta: Array) -> Carry:
@@ -231,7 +378,8 @@ def linear_recurrence(
       initial: optional ``s_{-1}`` of shape ``b.shape[1:]`` (zero if omitted).
       perturbation: optional time-major ``δ`` added to ``b`` (the same as adding it
         to ``s_t`` after the step); for complex ``b`` its real view ``[Re, Im]`` on
-        the last axis (twice as wide). May be a `tangent_frame.Tracked` one.
+        the last axis (twice as wide). May be a `tangent_frame.Tracked` one, or a
+        `Remat` one (its block is ignored here).
       truncate: optional k, `truncate_inputs` applied after the perturbation is added
         (so, as in `scan`, perturbations before step ``T - k`` are cut off too).
       lyapunov: optional `LyapunovSpec`: also return the exponents of the recurrence.
@@ -240,7 +388,9 @@ def linear_recurrence(
       ``s``: ``[T, ...]``, or ``(s, LyapunovStats)`` when ``lyapunov`` is given.
       Cost O(T) work, O(log T) depth (Blelloch 1990).
     """
-    delta, requested, request = tangent_frame.split(perturbation)
+    delta, requested, request = tangent_frame.split(_split_remat(perturbation)[0])
+    if isinstance(delta, SquaredNorms):
+        raise SquaredNormsUnsupported("linear_recurrence takes an array perturbation, not SquaredNorms")
     if delta is not None:
         if jnp.iscomplexobj(b) and not jnp.iscomplexobj(delta):
             n = b.shape[-1]
@@ -274,9 +424,13 @@ def linear_layer(a: Array, b: Array, *, perturbation: Any = None, truncate: int 
 
 
 def time_major(x):
-    """``[B, T, ...] -> [T, B, ...]`` (a `tangent_frame.Tracked` perturbation stays tracked)."""
+    """``[B, T, ...] -> [T, B, ...]`` (a `tangent_frame.Tracked` or `Remat` perturbation keeps its wrapper)."""
     if isinstance(x, tangent_frame.Tracked):
-        return tangent_frame.Tracked(jnp.swapaxes(x.delta, 0, 1), x.request)
+        return tangent_frame.Tracked(time_major(x.delta), x.request)
+    if isinstance(x, Remat):
+        return Remat(time_major(x.delta), x.block)
+    if isinstance(x, SquaredNorms):
+        return SquaredNorms(jnp.swapaxes(x.s, 0, 1))
     return jnp.swapaxes(x, 0, 1)
 
 

@@ -27,6 +27,13 @@ keeps the state's scale: for a constant ``a`` and inputs ``i ⊙ u`` white in ti
 with variance v, ``Var(h_t) → v(1 − a²)/(1 − a²) = v`` for every ``a``. It does not
 normalise a mean: ``E[h] = √((1 + a)/(1 − a))·E[i ⊙ u]``, large for ``a → 1``
 (and ``i ⊙ u`` has a non-zero mean when ``i`` reads ``u``).
+
+Option ``normalize`` (default True): False drops the factor,
+``h_t = a_t ⊙ h_{t−1} + i_t ⊙ u_t``, whose stationary variance is
+``v/(1 − a²)`` (×10 at ``a = 0.95``, ×1000 at ``a = 0.9995``): the contrast the
+main job's normalisation claim reads. `layer_terms` is the layer's computation
+as a pure function of (params, x); `state_variance_ratio` is the main job's hook
+that measures ``Var(h_t)/Var(i_t ⊙ u_t)`` with it.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import jax.numpy as jnp
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
-from seqgrad.models.registry import register
+from seqgrad.models.registry import check_bool, register
 
 
 def lambda_init(c: float, a_min: float, a_max: float):
@@ -51,6 +58,68 @@ def lambda_init(c: float, a_min: float, a_max: float):
     return init
 
 
+def _coefficients(params, u, c: float, normalize: bool):
+    """``(a, b, v)`` of ``h_t = a_t ⊙ h_{t−1} + b_t`` from the unit's input ``u: [..., H]``.
+
+    ``v = i ⊙ u`` (the gated input), ``b = √(1 − a²) ⊙ v`` (``normalize``) or ``v``.
+    """
+    H = u.shape[-1]
+    gates = jax.nn.sigmoid(u @ params["gate_kernel"] + params["gate_bias"])
+    r, i = gates[..., :H], gates[..., H:]
+    log_a = -c * jax.nn.softplus(-params["a_param"]) * r
+    v = i * u
+    b = jnp.sqrt(-jnp.expm1(2.0 * log_a)) * v if normalize else v
+    return jnp.exp(log_a), b, v
+
+
+def layer_terms(params, x, *, c: float = 8.0, normalize: bool = True) -> dict:
+    """One RG-LRU layer on one sequence, as a pure function: its coefficients, gated input and state.
+
+    Args:
+      params: one layer's parameters ``{"input_kernel": [D, H], "gate_kernel": [H, 2H],
+        "gate_bias": [2H], "a_param": [H]}`` (``params["params"]["layer_i"]``).
+      x: ``[T, D]`` the layer's input.
+      c, normalize: the model's options.
+
+    Returns:
+      ``{"a": [T, H], "v": [T, H], "h": [T, H]}``: ``a_t``, the gated input
+      ``v_t = i_t ⊙ u_t`` (``u_t = x_t W_in``) and the state
+      ``h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ v_t`` (``+ v_t`` when not ``normalize``), ``h_{−1} = 0``.
+      The layer itself computes exactly this (one shared code path).
+    """
+    a, b, v = _coefficients(params, x @ params["input_kernel"], c, normalize)
+    return {"a": a, "v": v, "h": recurrence.linear_recurrence(a, b)}
+
+
+def state_variance_ratio(model, params, xs):
+    """``Var(h_t) / Var(v_t)`` of the top layer over the second half of the sequences (the main job's hook).
+
+    Args:
+      model: an `RGLRU` (its ``c``, ``normalize``, ``num_layers`` are read).
+      params: its variables.
+      xs: ``[I, T, D]`` independent input sequences, ``I ≥ 2``.
+
+    Returns:
+      a scalar: ``Σ_{t ≥ T/2, j} Var_i(h_{t,j}) / Σ_{t ≥ T/2, j} Var_i(v_{t,j})``, the variances over the
+      I sequences at each step and unit (an ensemble variance: the mean of ``h``, which
+      drifts for ``a`` near 1, is removed at every step), ``v = i ⊙ u`` the top layer's
+      gated input. For a constant ``a`` and white ``v`` it tends to 1 when normalised
+      (to ``1/(1 − a²)`` when not); starting from ``h_{−1} = 0`` a unit reaches
+      ``1 − a^{2t}`` of it by step t, so units with ``a`` near 1 pull it below 1 at short T.
+      nan when ``I < 2``.
+    """
+    if xs.shape[0] < 2:
+        return jnp.asarray(jnp.nan, xs.dtype)
+    h = xs
+    for index in range(model.num_layers):
+        terms = jax.vmap(lambda x: layer_terms(params["params"][f"layer_{index}"], x, c=model.c,
+                                               normalize=model.normalize))(h)
+        h = terms["h"]
+    half = xs.shape[1] // 2
+    var = lambda a: jnp.sum(jnp.var(a[:, half:], axis=0, ddof=1))  # noqa: E731
+    return var(terms["h"]) / var(terms["v"])
+
+
 class RGLRUOptions(nn.Module):
     """The options of `RGLRU` (and of its layer), declared once."""
 
@@ -58,6 +127,7 @@ class RGLRUOptions(nn.Module):
     c: float = 8.0
     a_min: float = 0.9
     a_max: float = 0.999
+    normalize: bool = True
 
 
 class RGLRULayer(RGLRUOptions):
@@ -71,16 +141,14 @@ class RGLRULayer(RGLRUOptions):
         b_gates = self.param("gate_bias", nn.initializers.zeros, (2 * H,), dtype)
         lam = self.param("a_param", lambda_init(self.c, self.a_min, self.a_max), (H,), dtype)
         u = recurrence.time_major(x) @ W_in  # [T, B, H]
-        gates = jax.nn.sigmoid(u @ W_gates + b_gates)
-        r, i = gates[..., :H], gates[..., H:]
-        log_a = -self.c * jax.nn.softplus(-lam) * r
-        a = jnp.exp(log_a)
-        b = jnp.sqrt(-jnp.expm1(2.0 * log_a)) * (i * u)
+        a, b, _ = _coefficients({"gate_kernel": W_gates, "gate_bias": b_gates, "a_param": lam}, u, self.c,
+                                self.normalize)
         h = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
         return h, h
 
 
 def _validate(options):
+    check_bool(options, "normalize")
     c, a_min, a_max = options.get("c", 8.0), options.get("a_min", 0.9), options.get("a_max", 0.999)
     if not c > 0:
         raise ValueError(f"c={c!r} is invalid for 'rg_lru': it must be > 0")
@@ -101,6 +169,7 @@ class RGLRU(RecurrentModel, RGLRUOptions):
     """RG-LRU ``h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ (i_t ⊙ u_t)``; ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``c`` (8.0), ``a_min``/``a_max`` (range of ``σ(Λ)^c`` at init),
+    ``normalize`` (True: the factor ``√(1 − a²)``; False: ``h_t = a_t ⊙ h_{t−1} + i_t ⊙ u_t``),
     ``num_layers``.
     """
 

@@ -63,6 +63,8 @@ def orthogonal(s: S, config):
     text = f"{describe(tn, tanh)}; {describe(ln, linear)}, max |σ_i − 1| = {g(dev)}"
     if tanh.m.regime != decay.VANISHING:
         return REFUTED, text
+    if math.isnan(dev):  # no singular values (a sketch without config.sketch.num_singular)
+        return NOT_MEASURED, text + " (no singular values measured)"
     exact = linear.m.regime == decay.PRESERVED and dev <= c.orthogonal_sigma_tolerance
     return (CONFIRMED if exact else QUALIFIED), text
 
@@ -141,17 +143,52 @@ def _worst(verdicts) -> str:
     return CONFIRMED
 
 
+def levels(d) -> np.ndarray:
+    """``ℓ(d) = ⌊log2 d⌋ + 1`` for ``d ≥ 1``: the binary digits of d, the dilation levels 1, 2, …, 2^(ℓ−1) reaching d."""
+    return np.floor(np.log2(np.asarray(d, np.float64))) + 1
+
+
+def level_factor(norms, k: int) -> tuple[float, int | None]:
+    """``(min_{1 ≤ d < k} (‖J(d)‖/‖J(1)‖)^(1/ℓ(d)), argmin d)``: the worst norm kept per dilation level.
+
+    A stack of dilations 2^l reaches distance d through ℓ(d) levels, so O(log T) paths
+    predict a loss per *level*, a power of d (a factor f per level is ``‖J(d)‖/‖J(1)‖ ≥
+    f^ℓ(d) ≈ d^(log2 f)``), where a chain of d steps loses a factor per *step*. ``(nan, None)``
+    when ``k < 2`` or ``‖J(1)‖ = 0``; an exact zero inside gives 0.
+    """
+    n = np.asarray(norms, np.float64)[:k]
+    if n.size < 2 or not n[1] > 0:
+        return float("nan"), None
+    d = np.arange(1, n.size)
+    per_level = (n[1:] / n[1]) ** (1.0 / levels(d))
+    i = int(np.argmin(per_level))
+    return float(per_level[i]), int(d[i])
+
+
 def dilated(s: S, config):
-    """Within the receptive field R the flow is preserved; beyond it the Jacobian is exactly 0."""
+    """No exponential decay in d within the receptive field R; beyond it the Jacobian is exactly 0.
+
+    A kernel-2 dilated stack's profile is non-monotone by construction (the paths to d
+    follow d's binary digits), so the rule reads the norm kept per dilation level:
+    ``(‖J(d)‖/‖J(1)‖)^(1/ℓ(d)) ≥ config.regime.preserved`` for every ``1 ≤ d < min(R, T)``.
+    Confirmed when that holds and R ≥ T; qualified when it holds and R < T with exact zeros
+    beyond R (true within R only: depth must grow as log T to cover T); refuted when a level
+    loses more, or a Jacobian beyond R is not exactly 0.
+    """
     r = config.regime
     parts, verdicts = [], []
     for n, e in s.items():
         R, T, status = e.receptive_field, e.m.T, list(e.m.status)
-        inside = np.asarray(e.m.jacobian_norm)[: min(R or T, T)]
-        reg = decay.regime(inside, growth=r.growth, preserved=r.preserved, rebound_decades=r.rebound_decades)
-        parts.append(f"{n}: R = {R}, T = {T}, within min(R, T): {reg}, first exact zero at "
-                     f"d = {e.m.first_exact_zero_distance}")
-        if reg != decay.PRESERVED:
+        k = min(R or T, T)
+        norms = np.asarray(e.m.jacobian_norm, np.float64)
+        factor, at = level_factor(norms, k)
+        inside = norms[1:k] / norms[1] if k > 1 and norms[1] > 0 else np.array([np.nan])
+        zero = e.m.first_exact_zero_distance
+        zero_text = "no exact zero within T" if zero is None else f"first exact zero at d = {zero}"
+        where = "" if at is None else f" at d = {at} (ℓ = {int(levels(at))}, ‖J(d)‖/‖J(1)‖ = {g(norms[at] / norms[1])})"
+        parts.append(f"{n}: R = {R}, T = {T}, within min(R, T): per-level factor {g(factor)}{where}, "
+                     f"min ‖J(d)‖/‖J(1)‖ = {g(float(np.min(inside)))}, {zero_text}")
+        if not factor >= r.preserved:
             verdicts.append(REFUTED)
         elif R is not None and R < T:
             exact = all(x == "exact_zero" for x in status[R:])
@@ -159,6 +196,42 @@ def dilated(s: S, config):
         else:
             verdicts.append(CONFIRMED)
     return _worst(verdicts), "; ".join(parts)
+
+
+def cornn(s: S, config):
+    """The measured ‖J(d)‖_∞ never exceeds the proven ρ^d (Rusch & Mishra 2021); confirmed unless it vanishes."""
+    c = config.claims
+    parts, verdicts = [], []
+    for n, e in s.items():
+        if e.m.bound_excess is None or e.m.bound_rho is None:
+            return NOT_MEASURED, f"{n}: no proven ∞-norm bound in the record (no state_jacobian_bound hook)"
+        ratio = math.exp(e.m.bound_excess) if e.m.bound_excess < 700 else math.inf
+        parts.append(f"{n}: ρ = {g(e.m.bound_rho.median)} [{g(e.m.bound_rho.q25)}, {g(e.m.bound_rho.q75)}], "
+                     f"ρ^(T−1) = {g(e.m.bound_rho.median ** (e.m.T - 1))}, largest ‖J(d)‖_∞/ρ^d (d ≥ 1, every seed "
+                     f"and input) = {g(ratio)}, regime {e.m.regime}")
+        if e.m.bound_excess > c.bound_tolerance:
+            verdicts.append(REFUTED)
+        else:
+            verdicts.append(QUALIFIED if e.m.regime == decay.VANISHING else CONFIRMED)
+    return _worst(verdicts), "; ".join(parts)
+
+
+def rg_lru(s: S, config):
+    """√(1 − a²) keeps Var(h) at the gated input's variance (normalised within the band, unnormalised outside),
+    and the state Jacobian diag(∏ a) never expands."""
+    c = config.claims
+    (nn_, norm), (un, unnorm) = s.items()
+    ratios = [e.m.variance_ratio for e in (norm, unnorm)]
+    if any(v is None or not math.isfinite(v.median) for v in ratios):
+        return NOT_MEASURED, f"no Var(h)/Var(i ⊙ x) for {[nn_, un]} (no state_variance_ratio hook, or num_inputs < 2)"
+    lo, hi = c.variance_ratio_low, c.variance_ratio_high
+    inside = [lo <= v.median <= hi for v in ratios]
+    sigma = norm.m.spectral_norm_max
+    text = "; ".join(f"{n}: Var(h)/Var(i ⊙ x) = {g(v.median)} [{g(v.q25)}, {g(v.q75)}], max_d σ_max(J(d)) = "
+                     f"{g(e.m.spectral_norm_max)}" for n, e, v in ((nn_, norm, ratios[0]), (un, unnorm, ratios[1])))
+    if not inside[0] or not sigma <= 1 + c.expansion_tolerance:
+        return REFUTED, text
+    return (QUALIFIED if inside[1] else CONFIRMED), text  # qualified: the scale is kept without the factor too
 
 
 def attention(s: S, config):
@@ -228,11 +301,26 @@ CLAIMS = (
           "a slower module whose decay rate is ≤ a faster module's",
           lambda c: tuple(c.claims.multiscale), multiscale),
     Claim("Dilated causal convolutions give O(log T) gradient paths",
-          lambda c: "receptive field R and ‖∂h_(T-1)/∂z_t‖ within and beyond it: " + _ticks(c.claims.dilated),
-          "‖J(min(R, T)−1)‖ < {c.regime.preserved:g}·‖J(1)‖, or a non-zero Jacobian beyond R", lambda c: tuple(c.claims.dilated), dilated),
+          lambda c: ("per-level factor min_d (‖J(d)‖/‖J(1)‖)^(1/ℓ(d)), ℓ(d) = ⌊log2 d⌋ + 1, within the receptive "
+                     "field R, and ‖∂h_(T-1)/∂z_t‖ beyond it: " + _ticks(c.claims.dilated)),
+          "‖J(d)‖ < {c.regime.preserved:g}^ℓ(d)·‖J(1)‖ for some 1 ≤ d < min(R, T), ℓ(d) = ⌊log2 d⌋ + 1 (a loss "
+          "compounding per step, not per dilation level), or a non-zero Jacobian beyond R",
+          lambda c: tuple(c.claims.dilated), dilated),
     Claim("Attention and Transformers connect every position directly: O(1) paths, no multiplicative chain through time",
           lambda c: "regime and decay of ‖∂h_(T-1)/∂h_t‖ (output probe): " + _ticks(c.claims.attention),
           "‖J(T−1)‖ < {c.regime.preserved:g}·‖J(1)‖, or ‖J(d)‖ reaching {c.regime.growth:g}·‖J(1)‖", lambda c: tuple(c.claims.attention), attention),
+    Claim("coRNN: hidden-state gradients stay bounded (Rusch & Mishra 2021)",
+          lambda c: ("‖∂y_(T-1)/∂y_(T-1-d)‖_∞ against the proven ρ^d, ρ = max(q, 1 + Δt·q) from each seed's weights, "
+                     "and the regime: " + _ticks(c.claims.cornn)),
+          "‖J(d)‖_∞ > ρ^d·exp({c.claims.bound_tolerance:g}) at some d ≥ 1, seed and input",
+          lambda c: tuple(c.claims.cornn), cornn),
+    Claim("RG-LRU: the √(1 − a_t²) normalisation keeps the state's variance at its input's, whatever the memory "
+          "(De et al. 2024)",
+          lambda c: (f"Var(h_t)/Var(i_t ⊙ x_t) over the second half of the white-noise inputs (variance over inputs) "
+                     f"and max_d σ_max(∂h_(T-1)/∂h_(T-1-d)): `{c.claims.rg_lru[0]}` vs `{c.claims.rg_lru[1]}`"),
+          "a normalised ratio outside [{c.claims.variance_ratio_low:g}, {c.claims.variance_ratio_high:g}], or "
+          "σ_max(J(d)) > 1 + {c.claims.expansion_tolerance:g}",
+          lambda c: tuple(c.claims.rg_lru), rg_lru),
     Claim("The snippet: LSTM weight gradients exceed the vanilla RNN's, increasingly so as T grows",
           lambda c: "‖∂L/∂W_hh‖, L = ‖h_(T-1) − y‖², and the ratio LSTM/RNN at each T (median over seeds)",
           "an LSTM/RNN gradient ratio ≤ 1 at the largest length", lambda c: tuple(c.claims.snippet), snippet_ratio),

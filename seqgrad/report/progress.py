@@ -5,10 +5,13 @@
   without breaking the bar.
 * `track(items, desc=...)`: a list of jobs (an analysis, a sweep): each job is
   reported as it starts and with the time it took.
+* `run_all(items, fn, workers=...)`: the same jobs run ``workers`` at a time in
+  threads, each reported as it ends.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +20,7 @@ from typing import TextIO, TypeVar
 from tqdm import tqdm
 
 Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 class Progress:
@@ -76,3 +80,50 @@ def track(items: Iterable[Item], *, desc: str, label: Callable[[Item], str] = st
             f"{desc} [{index + 1}/{total}] {label(item)} done in {time.perf_counter() - begun:.1f} s "
             f"(elapsed {time.perf_counter() - start:.1f} s)"
         )
+
+
+def run_all(items: Iterable[Item], fn: Callable[[Item], Result], *, workers: int, desc: str,
+            label: Callable[[Item], str] = str, stream=None) -> list[Result]:
+    """``[fn(item) for item in items]``, ``workers`` at a time in threads, each job reported as it ends.
+
+    Results come back in the order of ``items``. The first job that raises stops the
+    rest: jobs not yet started are cancelled and its exception is raised at once
+    (jobs already running end on their own: a thread cannot be killed), so no
+    partial result list is ever returned.
+    ``workers=1`` runs the jobs in order in the calling thread.
+    """
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in track(items, desc=desc, label=label, stream=stream)]
+    progress = Progress(len(items), 0, stream=stream, unit="job", enabled=False)
+    bar = tqdm(total=len(items), desc=desc, file=progress.stream, unit="job") if progress.stream.isatty() else None
+    start, results = time.perf_counter(), [None] * len(items)
+
+    def job(index: int):
+        begun = time.perf_counter()
+        out = fn(items[index])
+        return index, out, time.perf_counter() - begun
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=desc.replace(" ", "-"))
+    try:
+        futures = [pool.submit(job, i) for i in range(len(items))]
+        for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+            index, out, seconds = future.result()
+            results[index] = out
+            text = (f"{desc} [{done}/{len(items)}] {label(items[index])} done in {seconds:.1f} s "
+                    f"(elapsed {time.perf_counter() - start:.1f} s)")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(label(items[index]))
+            else:
+                progress.message(text)
+    except BaseException:
+        # Jobs not started are cancelled; running ones end on their own (the process waits
+        # for them at exit; a second Ctrl-C ends it at once).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    pool.shutdown(wait=True)
+    return results

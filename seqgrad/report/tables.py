@@ -53,9 +53,14 @@ def _rate(e) -> str:
 
 
 def _lyapunov(e: EntryRecord) -> str:
+    """Top exponent [q25, q75]; the number of exactly-zero tangent directions where there were any."""
     if e.lyapunov_top is None:
         return "n/a (no recurrence)"
-    return _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "")
+    zeros = e.lyapunov_zero_directions
+    text = _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "")
+    if zeros:
+        text += f"; {zeros} exactly-zero direction{'s' if zeros != 1 else ''} over {e.num_seeds} seeds"
+    return text
 
 
 def architecture_table(results: Mapping[str, EntryRecord], T: int) -> str:

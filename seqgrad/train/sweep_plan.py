@@ -50,8 +50,35 @@ def get_path(config, key: str, *default):
 
 
 def apply_overrides(config, overrides: Mapping[str, Any]):
-    """A deep copy of ``config`` with dotted ``overrides`` set (`seqgrad.configkeys.with_overrides`)."""
+    """A deep copy of ``config`` with dotted ``overrides`` set (`seqgrad.configkeys.with_overrides`).
+
+    An override of ``model.name`` to another architecture is applied first, by
+    `seqgrad.train.config.set_model`: ``model.options`` become that architecture's
+    defaults, keeping the base's values of the options both take, so that the
+    point's own ``model.options.*`` keys exist in the locked config.
+    """
+    name = overrides.get("model.name")
+    base_model = config.get("model") if hasattr(config, "get") else None
+    if name is not None and base_model is not None and name != base_model.get("name"):
+        config = copy.deepcopy(config)
+        shared = dict(base_model.get("options", {}) or {})
+        with config.unlocked() if hasattr(config, "unlocked") else _nothing():
+            config_lib.set_model(config, name)
+            taken = set(config.model.options)
+            for key, value in shared.items():
+                if key in taken:
+                    config.model.options[key] = value
+        overrides = {k: v for k, v in overrides.items() if k != "model.name"}
+        config_lib.check_overrides(config, {k: v for k, v in overrides.items() if k.startswith("model.options.")})
     return configkeys.with_overrides(config, overrides)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _fmt(value) -> str:
