@@ -58,27 +58,16 @@ def apply_overrides(config, overrides: Mapping[str, Any]):
     point's own ``model.options.*`` keys exist in the locked config.
     """
     name = overrides.get("model.name")
-    base_model = config.get("model") if hasattr(config, "get") else None
-    if name is not None and base_model is not None and name != base_model.get("name"):
+    if name is not None and name != config.model.name:
         config = copy.deepcopy(config)
-        shared = dict(base_model.get("options", {}) or {})
-        with config.unlocked() if hasattr(config, "unlocked") else _nothing():
+        shared = dict(config.model.options)
+        with config.unlocked():
             config_lib.set_model(config, name)
-            taken = set(config.model.options)
-            for key, value in shared.items():
-                if key in taken:
-                    config.model.options[key] = value
+            for key in set(shared) & set(config.model.options):
+                config.model.options[key] = shared[key]
         overrides = {k: v for k, v in overrides.items() if k != "model.name"}
         config_lib.check_overrides(config, {k: v for k, v in overrides.items() if k.startswith("model.options.")})
     return configkeys.with_overrides(config, overrides)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _fmt(value) -> str:
