@@ -37,17 +37,38 @@ def receptive_field(kernel_size: int, num_blocks: int) -> int:
     return 1 + 2 * (kernel_size - 1) * (2**num_blocks - 1)
 
 
-def causal_conv(features: int, kernel_size: int, dilation: int, dtype, name: str) -> nn.Conv:
-    """A dilated 1-D conv over ``[B, T, H]`` padded on the left only, so output t reads inputs ≤ t."""
-    return nn.Conv(
-        features,
-        kernel_size=(kernel_size,),
-        kernel_dilation=(dilation,),
-        padding=((dilation * (kernel_size - 1), 0),),
-        dtype=dtype,
-        param_dtype=dtype,
-        name=name,
-    )
+class CausalConv(nn.Module):
+    """Dilated causal 1-D conv ``[B, T, H_in] -> [B, T, H_out]`` as ``k`` shifted matmuls.
+
+    ``y_t = Σ_{i=0..k−1} z_{t − (k−1−i)·d} K_i + c`` with ``z_s = 0`` for ``s < 0``;
+    ``K: [k, H_in, H_out]`` (the layout and LeCun-normal initialisation of
+    ``flax.linen.Conv``, fan-in ``k·H_in``), ``c: [H_out]``. Taps whose lag
+    ``(k−1−i)·d`` is ≥ T read only padding and are skipped. Written with matmuls
+    rather than ``lax.conv_general_dilated``: XLA's CPU backend runs a dilated
+    convolution inside a loop (``lax.scan`` over training steps, ``lax.map`` over
+    sequences) about 35x slower than outside one (5 s vs 0.14 s per training step
+    at B = 100, T = 40, H = 128, eight blocks), while matmuls are fast everywhere.
+    """
+
+    features: int
+    kernel_size: int
+    dilation: int
+
+    @nn.compact
+    def __call__(self, z):
+        T, dtype = z.shape[-2], z.dtype
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (self.kernel_size, z.shape[-1], self.features), dtype
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), dtype)
+        y = bias
+        for i in range(self.kernel_size):
+            lag = (self.kernel_size - 1 - i) * self.dilation
+            if lag >= T:
+                continue
+            shifted = z if lag == 0 else jnp.pad(z[..., : T - lag, :], [(0, 0)] * (z.ndim - 2) + [(lag, 0), (0, 0)])
+            y = y + shifted @ kernel[i]
+        return y
 
 
 class ResidualBlock(nn.Module):
@@ -59,9 +80,9 @@ class ResidualBlock(nn.Module):
 
     @nn.compact
     def __call__(self, z):
-        H, dtype = z.shape[-1], z.dtype
-        y = causal_conv(H, self.kernel_size, self.dilation, dtype, "conv_1")(z)
-        y = causal_conv(H, self.kernel_size, self.dilation, dtype, "conv_2")(ACTIVATIONS[self.activation](y))
+        H = z.shape[-1]
+        y = CausalConv(H, self.kernel_size, self.dilation, name="conv_1")(z)
+        y = CausalConv(H, self.kernel_size, self.dilation, name="conv_2")(ACTIVATIONS[self.activation](y))
         return z + y
 
 
