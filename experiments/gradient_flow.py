@@ -106,6 +106,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.decay_min_distance = 1  # first distance of the decay fit (d = 0 is I for state probes)
     config.horizon_threshold = 1e-3  # memory horizon: last d with norm ≥ threshold·‖J(1)‖
     config.compilation_cache_dir = ""  # JAX persistent compilation cache; "": user cache dir; "none": off
+    # Lyapunov exponents and the one-pass seed experiment (short runs, long compiles) at XLA's backend optimisation
+    # level 0 on CPU: half their compile time (`seqgrad.gradflow.programs`); False: every program fully optimised.
+    config.quick_compile = True
     config.workers = 0  # entries compiled concurrently (threads; they run one at a time); 0: one per CPU core, at most 4
 
     # Entries of trained runs (``--config.entries.NAME.workdir=DIR``): what is measured on the task's own sequences.

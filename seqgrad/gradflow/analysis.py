@@ -2,8 +2,8 @@
 
 `run(config, workdir)` is the library side of ``scripts/analyze.py``. For each
 entry of ``config.entries`` (an architecture name, its options, a perturbation
-site and an initialisation), one compiled call (`seqgrad.gradflow.measure`)
-measures, for every sequence length T and input scale of the grid,
+site and an initialisation), the compiled programs of `seqgrad.gradflow.measure`
+measure, for every sequence length T and input scale of the grid,
 ``config.num_seeds`` initialisations and ``config.num_inputs`` input sequences
 ``x ~ s·N(0, 1)^{T×D}`` per initialisation,
 
@@ -20,9 +20,12 @@ with spreads over initialisations and over inputs apart. The record is typed
 (`seqgrad.gradflow.record`); `seqgrad.report` evaluates the claims per condition
 and writes the JSON, the summary and the plots.
 
-Speed: one compilation per entry (every condition in one compiled call), entries measured
-``config.workers`` at a time in threads; JAX's persistent compilation cache
-(``config.compilation_cache_dir``) makes a rerun skip compilation.
+Speed: every condition of an entry runs in the same few compiled programs
+(`seqgrad.gradflow.measure.PARTS`), compiled ahead of time ``config.workers`` entries at a
+time in threads, each distinct program once (`seqgrad.gradflow.programs`, which also
+compiles the short-running ones quickly, ``config.quick_compile``); the entries then run one
+at a time. JAX's persistent compilation cache (``config.compilation_cache_dir``) makes a
+rerun skip compilation.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad import models, modelspec
-from seqgrad.gradflow import attribution, conditions, measure, profile, seeds, spectra, summarize, trained
+from seqgrad.gradflow import attribution, conditions, measure, profile, programs, seeds, spectra, summarize, trained
 from seqgrad.gradflow.record import EntryRecord, Report, Stats
 from seqgrad.models.base import check_site
 from seqgrad.models import handwritten_vjp
@@ -84,6 +87,8 @@ def validate(config) -> None:
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
                 "lyapunov.num_exponents", "timing.repeats"):
         _positive_int(key, _get(config, key))
+    if not isinstance(config.get("quick_compile", False), bool):
+        raise ValueError(f"config.quick_compile={config.quick_compile!r} is invalid; valid choices: [True, False]")
     n = config.get("workers", 0)
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"config.workers={n!r} is invalid: an integer >= 0 (0: one per CPU core, at most 4)")
@@ -188,12 +193,13 @@ def _step_args(entry: Entry, config):
     return params, config.default_input_scale * xs[0], target
 
 
-def compile_step(entry: Entry, config):
+def compile_step(entry: Entry, config, cache: programs.ProgramCache | None = None):
     """The forward+backward pass the table times (default shapes, B = 1), compiled ahead of time from
     abstract shapes: nothing runs, so it may compile in a thread beside others."""
     shapes = jax.eval_shape(lambda: _step_args(entry, config))
     step = jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y)))
-    return step.lower(*shapes).compile()
+    cache = programs.ProgramCache() if cache is None else cache
+    return cache.compile(step.lower(*shapes), programs.options(entry, config, "step"))
 
 
 def time_step(compiled, entry: Entry, config) -> float:
@@ -226,11 +232,23 @@ def _inputs(entry: Entry, config):
     return dtype, keys, np.asarray(config.conditions.input_scale, np.float32)
 
 
-def compile_measure(entry: Entry, config, keys):
-    """`measure.measure_fn` of ``entry`` compiled ahead of time for ``keys`` (from `_inputs`); runs nothing."""
+def compile_measure(entry: Entry, config, keys, cache: programs.ProgramCache | None = None) -> measure.Measurement:
+    """`measure.measure_fn` of ``entry`` compiled ahead of time for ``keys`` (from `_inputs`); runs nothing.
+
+    Each program with its `programs.options`; a program ``cache`` already holds is not compiled again."""
     dtype, _, scales = _inputs(entry, config)
+    cache = programs.ProgramCache() if cache is None else cache
     with jax.enable_x64(bool(config.float64)):
-        return measure.measure_fn(entry, config, dtype).lower(keys, scales).compile()
+        init = measure.params_fn(entry, config, dtype)
+        params = jax.eval_shape(init, keys)
+        lowered = {name: fn.lower(params, keys, scales) for name, fn in measure.part_fns(entry, config, dtype).items()}
+        parts = {name: cache.compile(low, programs.options(entry, config, name)) for name, low in lowered.items()}
+        stacks = {k: v for k, v in lowered["profiles"].out_info.items() if k.startswith("stack/")}
+        spectra = None if not stacks else cache.compile(
+            measure.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),
+            programs.options(entry, config, "spectra"))
+        init_program = cache.compile(init.lower(keys), programs.options(entry, config, "init"))
+        return measure.Measurement(init_program, parts, spectra)
 
 
 def _measure_raw(entry, config, dtype, keys, scales, compiled=None):
@@ -246,7 +264,12 @@ def _measure_raw(entry, config, dtype, keys, scales, compiled=None):
     if not suspect:
         return raw, {}
     with jax.enable_x64(True):
-        raw64 = measure.norms_fn(entry, config, jnp.float64, suspect)(keys, scales.astype(np.float64))
+        recheck = measure.norms_fn(entry, config, jnp.float64, suspect)
+        scales64 = scales.astype(np.float64)
+        params = jax.eval_shape(recheck.init, keys)
+        compiled = {name: fn.lower(params, keys, scales64).compile(programs.options(entry, config, "recheck") or None)
+                    for name, fn in recheck.parts.items()}
+        raw64 = measure.Measurement(recheck.init, compiled)(keys, scales64)
     return raw, {int(T): np.asarray(v) for T, v in raw64.items()}
 
 
@@ -336,6 +359,8 @@ def compilation_cache(config, workdir: str) -> str | None:
 
 def workers(config) -> int:
     """Entries compiled at once: ``config.workers``, or (0) one per CPU core available, at most 4."""
+    if not isinstance(config.get("quick_compile", False), bool):
+        raise ValueError(f"config.quick_compile={config.quick_compile!r} is invalid; valid choices: [True, False]")
     n = config.get("workers", 0)
     if n:
         return int(n)
@@ -346,9 +371,9 @@ def workers(config) -> int:
     return max(1, min(cores, 4))
 
 
-def _compile(entry: Entry, config, keys):
-    """An entry's two programs, compiled ahead of time (nothing executes: safe in a thread)."""
-    return compile_measure(entry, config, keys), compile_step(entry, config)
+def _compile(entry: Entry, config, keys, cache: programs.ProgramCache):
+    """An entry's programs, compiled ahead of time (nothing executes: safe in a thread)."""
+    return compile_measure(entry, config, keys, cache), compile_step(entry, config, cache)
 
 
 def run(config, workdir: str) -> Report:
@@ -368,11 +393,12 @@ def run(config, workdir: str) -> Report:
     cache = compilation_cache(config, workdir)
     start = time.perf_counter()
     keys = {e.name: _inputs(e, config)[1] for e in entries}  # drawn here: the threads execute nothing
-    programs = progress.run_all(entries, lambda e: _compile(e, config, keys[e.name]), workers=workers(config),
-                                desc="compile", label=lambda e: e.name)
+    shared = programs.ProgramCache()  # entries that lower to the same program compile it once
+    compiled = progress.run_all(entries, lambda e: _compile(e, config, keys[e.name], shared),
+                                workers=workers(config), desc="compile", label=lambda e: e.name)
     results = {}
     for entry, (measure_program, step_program) in progress.track(
-            list(zip(entries, programs)), desc="gradient flow", label=lambda item: item[0].name):
+            list(zip(entries, compiled)), desc="gradient flow", label=lambda item: item[0].name):
         record = measure_entry(entry, config, measure_program)
         results[entry.name] = dataclasses.replace(record, time_per_step_s=time_step(step_program, entry, config))
     report = Report(

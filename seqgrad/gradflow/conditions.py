@@ -2,8 +2,8 @@
 
 A condition is a point ``(input_scale, T)`` of ``config.conditions.input_scale ×
 config.conditions.T``: inputs ``x ~ input_scale · N(0, 1)^{T×D}``. Input scale,
-seeds and input sequences are values (one compiled call covers all of them);
-each T is a shape (one compilation per entry and T).
+seeds and input sequences are values (the same compiled programs cover all of them);
+each T is a shape, traced once into those programs.
 
 Initialisations (``entries.NAME.init``):
 

@@ -1,6 +1,6 @@
-"""The compiled measurements of one analysis entry: one call per (entry, T) covers every value-only condition.
+"""The compiled measurements of one analysis entry: one call covers every value-only condition.
 
-For an entry, `measure_fn` returns one jitted
+For an entry, `measure_fn` returns a `Measurement`
 ``(keys [S], scales [C]) -> {quantity: [C, S, ...]}`` covering every condition:
 for every input scale s, seed (initialisation) and input sequence i
 (``config.num_inputs`` per seed), with ``x = s·z``, ``z ~ N(0, 1)^{T_max×D}``,
@@ -22,9 +22,13 @@ for every input scale s, seed (initialisation) and input sequence i
   ``‖∂h_{T-1}/∂h_{T-1-d}‖_∞ ≤ ρ^d`` (coRNN), and ``"variance_ratio"``,
   ``Var(h_t)/Var(input to the state)`` on the seed's white-noise inputs (RG-LRU).
 
-Input scale, seeds, inputs and lengths are one compiled call: one compilation per entry
-(the Jacobian stacks one sequence at a time by `jax.lax.map`, which bounds the memory;
-Lyapunov exponents and the seed's experiment vmapped over seeds and scales).
+Input scale, seeds, inputs and lengths are values of a few compiled programs per entry,
+never a recompilation: `params_fn` draws every seed's parameters (``keys -> params [S, ...]``),
+and the `PARTS` take them as an argument, ``(params, keys, scales) -> {quantity: [C, S, ...]}``:
+``profiles`` (the Jacobian stacks one sequence at a time by `jax.lax.map`, which bounds the
+memory), ``lyapunov`` (exponents and `HOOKS`) and ``seed_experiment``, both vmapped over
+seeds and scales. Entries that differ only in their initialisation therefore lower to
+the same parts (`seqgrad.gradflow.programs` compiles each once).
 """
 
 from __future__ import annotations
@@ -42,6 +46,28 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
+def draw_inputs(entry, config, key, T: int, dtype):
+    """Standard-normal inputs ``[I, T, D]``, long inputs ``[T_lyap, D]`` and target ``[H]`` of one seed."""
+    _, k_x, k_y, k_long = jax.random.split(key, 4)
+    D, H = entry_input_size(entry, config), entry.model.hidden_size
+    xs = jax.random.normal(k_x, (config.num_inputs, T, D), jnp.float32)
+    x_long = jax.random.normal(k_long, (config.lyapunov.T, D), jnp.float32)
+    target = jax.random.normal(k_y, (H,), jnp.float32)
+    return _cast((xs, x_long, target), dtype)
+
+
+def draw_params(entry, config, key, dtype, index=0):
+    """The model parameters of one seed: initialised from ``key`` (float32, then cast), or, for an
+    entry of a trained run (``entry.trained``), its replica ``index`` (a traced integer is fine)."""
+    if getattr(entry, "trained", None) is not None:
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], entry.trained.params["model"])
+    else:
+        k_init = jax.random.split(key, 4)[0]
+        x = jnp.zeros((1, config.T, entry_input_size(entry, config)), jnp.float32)  # init reads shapes only
+        params = conditions.initialise(entry.model, entry.init, k_init, x, config.T)
+    return _cast(params, dtype)
+
+
 def draw(entry, config, key, T: int, dtype, index=0):
     """Params, standard-normal inputs ``[I, T, D]``, long inputs ``[T_lyap, D]`` and target ``[H]`` of one seed.
 
@@ -50,16 +76,19 @@ def draw(entry, config, key, T: int, dtype, index=0):
     replica ``index`` (a traced integer is fine) instead of initialising; D and H are
     then the run's.
     """
-    k_init, k_x, k_y, k_long = jax.random.split(key, 4)
-    D, H = entry_input_size(entry, config), entry.model.hidden_size
-    xs = jax.random.normal(k_x, (config.num_inputs, T, D), jnp.float32)
-    if getattr(entry, "trained", None) is not None:
-        params = jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], entry.trained.params["model"])
-    else:
-        params = conditions.initialise(entry.model, entry.init, k_init, xs[:1], config.T)
-    x_long = jax.random.normal(k_long, (config.lyapunov.T, D), jnp.float32)
-    target = jax.random.normal(k_y, (H,), jnp.float32)
-    return _cast((params, xs, x_long, target), dtype)
+    return (draw_params(entry, config, key, dtype, index), *draw_inputs(entry, config, key, T, dtype))
+
+
+def params_fn(entry, config, dtype):
+    """``keys [S] -> params`` with a leading seed axis S: `draw_params` of every seed, jitted.
+
+    The measurement programs take these as an argument rather than initialising inside:
+    entries that differ only in their initialisation (forget bias, chrono, update bias)
+    then lower to the same program, compiled once (`seqgrad.gradflow.analysis.Programs`),
+    and a trained run's weights are not baked into the program as constants.
+    """
+    return jax.jit(lambda keys: jax.vmap(lambda k, i: draw_params(entry, config, k, dtype, i))(
+        keys, jnp.arange(keys.shape[0])))
 
 
 def entry_input_size(entry, config) -> int:
@@ -100,18 +129,15 @@ def jacobians_by_length(model, params, x, site: str, lengths) -> list:
     return [at(int(T)) for T in lengths]
 
 
-def _summary(entry, J):
-    """`spectra.summarize` of one stack ``[T, n, n]``, the clockwork module norms, and ``inf_norm`` ``[T]`` (by
-    distance) where the architecture has a ``state_jacobian_bound`` hook.
-
-    The ∞-norm is taken only there: on CPU, this extra reduction of every stack next to the
-    batched SVD hung XLA's thread pool in 4 of 5 runs of ``dilated_conv_L4`` (0 of 4 without it).
-    """
-    out = dict(spectra.summarize(J))
+def _reductions(entry, J):
+    """What a stack ``[T, n, n]`` gives without LAPACK: ``inf_norm`` ``[T]`` (by distance) where the
+    architecture has a ``state_jacobian_bound`` hook, and the clockwork module norms ``[T, G]``
+    (`spectra.spectral_norm_by_squaring` of every module's diagonal block)."""
+    out = {}
     if hook(entry, "state_jacobian_bound") is not None:
         out["inf_norm"] = spectra.inf_norm(spectra.by_distance(J))
     if entry.modules:
-        out["module_norm"] = spectra.singular_values(spectra.by_distance(module_blocks(J, entry.modules)))[..., 0]
+        out["module_norm"] = spectra.spectral_norm_by_squaring(spectra.by_distance(module_blocks(J, entry.modules)))
     return out
 
 
@@ -119,7 +145,7 @@ def lengths_of(config) -> tuple[int, ...]:
     return tuple(sorted(set(config.conditions.T)))
 
 
-def _stacks(entry, config, dtype, keys, scales, lengths=None):
+def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
     """``{T: [C, S, I, T, n, n]}`` Jacobian stacks: scales, seeds and inputs by `jax.lax.map`.
 
     One sequence at a time bounds the memory to one sequence's reverse passes (a
@@ -131,14 +157,12 @@ def _stacks(entry, config, dtype, keys, scales, lengths=None):
     """
     lengths = lengths or lengths_of(config)
 
-    def one_seed(key, index, scale):
-        params, xs, _, _ = draw(entry, config, key, max(lengths_of(config)), dtype, index)
-        xs = xs[:, : max(lengths)]
-        Js = jax.lax.map(lambda x: jacobians_by_length(entry.model, params, scale * x, entry.site, lengths), xs)
+    def one_seed(seed_params, key, scale):
+        xs = draw_inputs(entry, config, key, max(lengths_of(config)), dtype)[0][:, : max(lengths)]
+        Js = jax.lax.map(lambda x: jacobians_by_length(entry.model, seed_params, scale * x, entry.site, lengths), xs)
         return dict(zip(lengths, Js))
 
-    indices = jnp.arange(keys.shape[0])
-    return jax.lax.map(lambda s: jax.lax.map(lambda ki: one_seed(*ki, s), (keys, indices)), scales)
+    return jax.lax.map(lambda s: jax.lax.map(lambda pk: one_seed(*pk, s), (params, keys)), scales)
 
 
 # Optional module-level functions of an architecture's module (the module that defines its registered class),
@@ -159,12 +183,10 @@ def hook(entry, name: str):
     return fn if callable(fn) else None
 
 
-def _extras(entry, config, dtype, key, scale, index=0):
-    """Lyapunov exponents, zero directions, the seed's experiment and the `HOOKS` of one seed at one input scale."""
-    names = entry.info.recurrent_params
-    lengths = tuple(config.seed_experiment.lengths)
+def _lyapunov_part(entry, config, dtype, params, key, scale):
+    """Lyapunov exponents, zero directions and the `HOOKS` of one seed at one input scale."""
     lyap = config.lyapunov
-    params, xs, x_long, target = draw(entry, config, key, max(lengths_of(config)), dtype, index)
+    xs, x_long, _ = draw_inputs(entry, config, key, max(lengths_of(config)), dtype)
     out = {}
     stats = lyapunov.lyapunov_statistics(
         entry.model, params, scale * x_long, num_exponents=lyap.num_exponents, burn_in=lyap.burn_in
@@ -176,24 +198,28 @@ def _extras(entry, config, dtype, key, scale, index=0):
         out["log_bound"] = jnp.log(bound(entry.model, params, entry.site))
     if (ratio := hook(entry, "state_variance_ratio")) is not None:
         out["variance_ratio"] = ratio(entry.model, params, scale * xs)
-    if names:
-        batch = config.seed_experiment.decomposition_batch or None
-        x = scale * xs[0, : max(lengths)]
-        out["gradient_vs_length"], contributions = attribution.seed_experiment(
-            entry.model, params, x, target, names, lengths, batch_size=batch
-        )
-        out["contribution_norm"] = attribution.contribution_norms(contributions)
-        out["gradient_norm"] = attribution.gradient_norm(jax.tree.map(lambda g: g.sum(0), contributions))
     return out
 
 
-def _over_all(f):
-    """``f(key, scale, index) -> tree`` to ``(keys [S], scales [C]) -> [C, S, ...]`` (both vmapped;
-    ``index`` is the seed's position, which picks a trained run's replica)."""
+def _seed_experiment_part(entry, config, dtype, params, key, scale):
+    """The seed's experiment (`attribution.seed_experiment`) on the seed's first input at one input scale."""
+    lengths = tuple(config.seed_experiment.lengths)
+    xs, _, target = draw_inputs(entry, config, key, max(lengths_of(config)), dtype)
+    batch = config.seed_experiment.decomposition_batch or None
+    x = scale * xs[0, : max(lengths)]
+    by_length, contributions = attribution.seed_experiment(
+        entry.model, params, x, target, entry.info.recurrent_params, lengths, batch_size=batch
+    )
+    return {"gradient_vs_length": by_length, "contribution_norm": attribution.contribution_norms(contributions),
+            "gradient_norm": attribution.gradient_norm(jax.tree.map(lambda g: g.sum(0), contributions))}
 
-    def over(keys, scales):
-        indices = jnp.arange(keys.shape[0])
-        return jax.vmap(jax.vmap(f, in_axes=(0, None, 0)), in_axes=(None, 0, None))(keys, scales, indices)
+
+def _over_all(f):
+    """``f(seed_params, key, scale) -> tree`` to ``(params [S, ...], keys [S], scales [C]) -> [C, S, ...]``
+    (seeds and scales vmapped)."""
+
+    def over(params, keys, scales):
+        return jax.vmap(jax.vmap(f, in_axes=(0, 0, None)), in_axes=(None, None, 0))(params, keys, scales)
 
     return over
 
@@ -205,36 +231,93 @@ def _batched(fn, stack, lead: int):
     return fn(stack)
 
 
-def measure_fn(entry, config, dtype):
-    """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``, jit-compiled once per entry."""
+def _profiles_part(entry, config, dtype, params, keys, scales):
+    """Sketch profiles, or the exact stacks (``"stack/T{T}"``, ``[C, S, I, T, n, n]``, for `spectra_fn`) and
+    their `_reductions`."""
+    if entry.method == "sketch":  # no [T, n, n] stack (`sketch_summaries`)
+        return sketch_summaries(entry, config, dtype, params, keys, scales)
+    out = {}
+    for T, J in _stacks(entry, config, dtype, params, keys, scales).items():
+        out[f"stack/T{T}"] = J
+        out.update({f"T{T}/{k}": v for k, v in _batched(lambda j: _reductions(entry, j), J, 3).items()})
+    return out
 
-    def measure(keys, scales):
-        if entry.method == "sketch":  # no [T, n, n] stack (`sketch_summaries`)
-            out = sketch_summaries(entry, config, dtype, keys, scales)
-        else:
-            out = {}
-            for T, J in _stacks(entry, config, dtype, keys, scales).items():
-                summary = _batched(lambda j: _summary(entry, j), J, 3)
-                out.update({f"T{T}/{k}": v for k, v in summary.items()})
-        out.update(_over_all(lambda k, s, i: _extras(entry, config, dtype, k, s, i))(keys, scales))
+
+def spectra_fn():
+    """``{"stack/T{T}": [..., T, n, n]} -> {"T{T}/quantity": ...}``: `spectra.summarize` of every stack, jitted.
+
+    A program of its own, holding the batched SVD and nothing else: on CPU, XLA's thread
+    pool hung when the SVD ran beside other work of the same program (an ∞-norm reduction
+    of the stacks: 4 of 5 runs of ``dilated_conv_L4`` and a coRNN run hung), and a LAPACK
+    call inside a loop body can deadlock it too. It depends only on the stacks' shapes,
+    so entries with the same site width and lengths share it.
+    """
+
+    def summarize(stacks):
+        out = {}
+        for name, J in stacks.items():
+            T = name.split("/T")[-1]
+            out.update({f"T{T}/{k}": v for k, v in _batched(spectra.summarize, J, 3).items()})
         return out
 
-    return jax.jit(measure)
+    return jax.jit(summarize)
 
 
-def norms_fn(entry, config, dtype, lengths=None):
+# The programs of one entry's measurement, each ``(params [S, ...], keys [S], scales [C]) -> {quantity: [C, S, ...]}``.
+PARTS = ("profiles", "lyapunov", "seed_experiment")
+
+
+def part_fns(entry, config, dtype) -> dict:
+    """``{part: jitted program}`` of `PARTS` (``seed_experiment`` only where the model has recurrent weights).
+
+    Separate programs so that each may be compiled with its own options
+    (`seqgrad.gradflow.analysis.part_options`) and shared by entries that lower to the same one.
+    """
+    fns = {"profiles": lambda p, k, s: _profiles_part(entry, config, dtype, p, k, s),
+           "lyapunov": _over_all(lambda p, k, s: _lyapunov_part(entry, config, dtype, p, k, s))}
+    if entry.info.recurrent_params:
+        fns["seed_experiment"] = _over_all(lambda p, k, s: _seed_experiment_part(entry, config, dtype, p, k, s))
+    return {name: jax.jit(fn) for name, fn in fns.items()}
+
+
+class Measurement:
+    """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: the parameters of every seed (`params_fn`),
+    then every program of ``parts`` on them (jitted functions or compiled executables), then ``spectra``
+    (`spectra_fn`) on the stacks the parts returned (``"stack/..."`` keys, dropped from the result)."""
+
+    def __init__(self, init, parts: dict, spectra=None):
+        self.init, self.parts, self.spectra = init, dict(parts), spectra
+
+    def __call__(self, keys, scales):
+        params = self.init(keys)
+        out = {}
+        for fn in self.parts.values():
+            out.update(fn(params, keys, scales))
+        stacks = {k: out.pop(k) for k in [k for k in out if isinstance(k, str) and k.startswith("stack/")]}
+        if stacks:
+            out.update(self.spectra(stacks))
+        return out
+
+
+def measure_fn(entry, config, dtype) -> Measurement:
+    """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: every quantity of the module docstring."""
+    return Measurement(params_fn(entry, config, dtype), part_fns(entry, config, dtype), spectra_fn())
+
+
+def norms_fn(entry, config, dtype, lengths=None) -> Measurement:
     """``(keys [S], scales [C]) -> {T: spectral norms [C, S, I, T]}`` for every T of ``lengths``
     (default: the default T only); the float64 recheck of float32 zeros."""
     lengths = tuple(lengths or (config.T,))
 
-    def norms(keys, scales):
-        stacks = _stacks(entry, config, dtype, keys, scales, lengths)
-        return {T: _batched(lambda j: spectra.summarize(j)["spectral_norm"], J, 3) for T, J in stacks.items()}
+    def norms(params, keys, scales):  # matmuls only (no LAPACK: see `spectra_fn`)
+        stacks = _stacks(entry, config, dtype, params, keys, scales, lengths)
+        return {T: _batched(lambda j: spectra.spectral_norm_by_squaring(spectra.by_distance(j)), J, 3)
+                for T, J in stacks.items()}
 
-    return jax.jit(norms)
+    return Measurement(params_fn(entry, config, dtype), {"norms": jax.jit(norms)})
 
 
-def sketch_summaries(entry, config, dtype, keys, scales) -> dict:
+def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
     """The profiles of ``method="sketch"`` without any ``[T, n, n]`` stack: ``{"T{T}/quantity": [C, S, I, ...]}``.
 
     Per sequence and length T, `seqgrad.gradflow.profile`'s reverse passes through the
@@ -264,20 +347,19 @@ def sketch_summaries(entry, config, dtype, keys, scales) -> dict:
         d = profile.default_distances(T) if r else np.zeros((0,), int)
         positions = jnp.asarray(T - 1 - d, jnp.int32)
 
-        def one_seed(key, index, scale, q_seed):
-            params, xs, _, _ = draw(entry, config, key, max(lengths), dtype, index)
+        def one_seed(seed_params, key, scale, q_seed):
+            xs = draw_inputs(entry, config, key, max(lengths), dtype)[0]
 
             def one(args):
                 x, q = args
-                res = profile._adjoints(entry.model, params, scale * x[:T], q, positions if r else None,
+                res = profile._adjoints(entry.model, seed_params, scale * x[:T], q, positions if r else None,
                                         entry.site, None, remat)
                 return res if r else (res, jnp.zeros((k, 0, n), dtype))
 
             return jax.lax.map(one, (xs, q_seed))
 
-        indices = jnp.arange(S)
         sq, rows = jax.lax.map(
-            lambda sq_: jax.lax.map(lambda kiq: one_seed(kiq[0], kiq[1], sq_[0], kiq[2]), (keys, indices, sq_[1])),
+            lambda sq_: jax.lax.map(lambda pkq: one_seed(pkq[0], pkq[1], sq_[0], pkq[2]), (params, keys, sq_[1])),
             (scales, probes))  # sq [C, S, I, k, T], rows [C, S, I, k, m, n]
         frob = jnp.sqrt((n / k) * jnp.sum(sq, axis=-2))[..., ::-1]  # by distance d = T-1-t
         sv = jnp.full(frob.shape + (max(r, 1),), jnp.nan, dtype)[..., :r]

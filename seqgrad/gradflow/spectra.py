@@ -58,6 +58,38 @@ def summarize(jacobians: Array) -> dict[str, Array]:
     }
 
 
+SQUARINGS = 12  # A^(4096): a gap σ_2/σ_1 = 0.999 leaves a factor 0.999^8192 ≈ 3e-4 in v
+
+
+def spectral_norm_by_squaring(jac: jax.Array, squarings: int = SQUARINGS) -> jax.Array:
+    """‖J‖₂ of each matrix: ``[..., M, N] -> [...]``, by repeated squaring of JᵀJ: matmuls only, no LAPACK.
+
+    ``A = JᵀJ/‖J‖_F²``, ``A_k = A_{k-1}²/‖A_{k-1}²‖_F`` (k = 1 … K), v = the largest column
+    of A_K (≈ the top right singular vector), ``σ_1 = ‖Jv‖/‖v‖``: the component of v outside
+    the top singular space shrinks like (σ_2/σ_1)^(2^(K+1)), and equal top singular values
+    need no gap. J is divided by max |J_ij| first, so vanishing Jacobians do not underflow.
+    Worst relative error 2.1e-7 against a float64 SVD over 120 float32 matrices
+    (tests/test_snapshot_devices.py).
+    """
+    # Scale by max |J_ij| first (squaring σ ~ 1e-30 would underflow), then by ‖·‖_F.
+    peak = jnp.max(jnp.abs(jac), axis=(-2, -1))
+    j = jac / jnp.where(peak > 0, peak, 1.0)[..., None, None]
+    fro = jnp.sqrt(jnp.sum(jnp.square(j), axis=(-2, -1)))
+    j = j / jnp.where(fro > 0, fro, 1.0)[..., None, None]
+    a = jnp.swapaxes(j, -1, -2) @ j
+
+    def square(_, a):
+        a = a @ a
+        return a / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(a), axis=(-2, -1), keepdims=True)), 1e-30)
+
+    a = jax.lax.fori_loop(0, squarings, square, a)
+    column = jnp.argmax(jnp.sum(jnp.square(a), axis=-2), axis=-1)  # [...]
+    v = jnp.take_along_axis(a, column[..., None, None], axis=-1)[..., 0]  # [..., N]
+    jv = jnp.einsum("...mn,...n->...m", j, v)
+    ratio = jnp.linalg.norm(jv, axis=-1) / jnp.maximum(jnp.linalg.norm(v, axis=-1), 1e-30)
+    return jnp.where(peak > 0, ratio * fro * peak, 0.0)
+
+
 def inf_norm(jacobians: Array) -> Array:
     """``[..., H, K] -> [...]``: ``‖J‖_∞ = max_i Σ_j |J_ij|``, the norm induced by the max norm on vectors."""
     return jnp.max(jnp.sum(jnp.abs(jacobians), axis=-1), axis=-1)

@@ -1,0 +1,129 @@
+"""The main job's ahead-of-time programs: shared between entries that lower alike, quick where it is safe."""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import gradient_flow
+from seqgrad.gradflow import analysis, measure, programs, seeds
+
+
+def _config(names: str, **overrides):
+    config = gradient_flow.get_config(names)
+    with config.unlocked():
+        config.update_from_flattened_dict({
+            "T": 8, "num_seeds": 2, "num_inputs": 2, "hidden_size": 4, "input_size": 2, "conditions.T": (8,),
+            "conditions.input_scale": (1.0,), "fixed_distances": (1,), "lyapunov.T": 20, "lyapunov.burn_in": 2,
+            "lyapunov.num_exponents": 2, "seed_experiment.lengths": (4, 8), **overrides})
+    return config
+
+
+def test_entries_that_differ_only_in_their_initialisation_share_every_program():
+    """Forget bias 0 and 5 and chrono (site cell) lower alike: one compilation each of the profile, Lyapunov and
+    seed-experiment programs and the step; the LSTM's hidden site is another profile program. Values stay per entry."""
+    config = _config("lstm_cell_fb0,lstm_cell_fb5,lstm_chrono,lstm")
+    entries = {e.name: e for e in analysis.build_entries(config)}
+    cache = programs.ProgramCache()
+    keys = seeds.keys(config.seed, config.num_seeds)
+    names = ("lstm_cell_fb0", "lstm_cell_fb5", "lstm_chrono", "lstm")
+    compiled = {n: analysis.compile_measure(entries[n], config, keys, cache) for n in names}
+    steps = {n: analysis.compile_step(entries[n], config, cache) for n in names}
+    # fb5 and chrono reuse fb0's three parts, its spectra (SVD) program and its step; the hidden-site LSTM its
+    # Lyapunov, seed-experiment, spectra (the same stack shapes) and step programs (none reads the site), not its
+    # profiles. The init programs differ (the biases are constants there).
+    assert cache.hits == 5 + 5 + 4
+    fb0, fb5, chrono, lstm = (compiled[n].parts for n in names)
+    assert fb0["profiles"] is fb5["profiles"] is chrono["profiles"] and lstm["profiles"] is not fb0["profiles"]
+    assert fb0["lyapunov"] is lstm["lyapunov"] and steps["lstm_chrono"] is steps["lstm"]
+    scales = np.ones(1, np.float32)
+    out = {n: jax.tree.map(np.asarray, compiled[n](keys, scales)) for n in names}
+    assert not np.allclose(out["lstm_cell_fb0"]["T8/spectral_norm"], out["lstm_cell_fb5"]["T8/spectral_norm"])
+    for n in names:  # each entry's own parameters through the shared programs: its own jitted measurement
+        expected = measure.measure_fn(entries[n], config, jnp.float32)(keys, scales)
+        for key in ("T8/spectral_norm", "lyapunov", "gradient_vs_length"):
+            np.testing.assert_allclose(out[n][key], expected[key], rtol=1e-5, atol=1e-7)
+
+
+def test_programs_that_print_alike_for_different_parameter_trees_are_not_shared():
+    """Two dilated stacks (7 and 4 blocks) have no recurrence: their Lyapunov parts ignore the parameters, and jit
+    drops unused arguments from the program text, yet each entry must get a program for its own parameter tree."""
+    config = _config("dilated_conv,dilated_conv_L4")
+    entries = analysis.build_entries(config)
+    cache, keys = programs.ProgramCache(), seeds.keys(config.seed, config.num_seeds)
+    compiled = [analysis.compile_measure(e, config, keys, cache) for e in entries]
+    assert compiled[0].parts["lyapunov"] is not compiled[1].parts["lyapunov"]
+    for c in compiled:
+        assert c(keys, np.ones(1, np.float32))["T8/spectral_norm"].shape == (1, 2, 2, 8)
+
+
+def test_a_program_asked_for_by_several_threads_compiles_once():
+    config = _config("lstm_cell_fb0,lstm_cell_fb1,lstm_cell_fb5")
+    entries = analysis.build_entries(config)
+    cache, out = programs.ProgramCache(), {}
+    threads = [threading.Thread(target=lambda e=e: out.setdefault(e.name, analysis.compile_step(e, config, cache)))
+               for e in entries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 1 and cache.hits == 2 and len({id(v) for v in out.values()}) == 1
+
+
+def test_quick_options_lower_the_level_of_measurements_never_of_the_timed_step():
+    config = _config("lstm,transformer,cornn")
+    entries = {e.name: e for e in analysis.build_entries(config)}  # sorted by name
+    lstm, transformer, cornn = entries["lstm"], entries["transformer"], entries["cornn"]
+    level = (lambda n: {programs.LEVEL: n}) if jax.default_backend() == "cpu" else (lambda n: {})
+    assert programs.options(lstm, config, "lyapunov") == level(0)
+    assert programs.options(lstm, config, "seed_experiment") == level(0)  # one pass: a short run
+    assert programs.options(cornn, config, "seed_experiment") == level(1)  # truncated definition: a long run
+    for entry in (lstm, transformer, cornn):
+        assert programs.options(entry, config, "profiles") == level(1) == programs.options(entry, config, "recheck")
+        assert programs.options(entry, config, "step") == {}
+    config.quick_compile = False
+    assert all(programs.options(lstm, config, part) == {} for part in ("profiles", "lyapunov", "seed_experiment"))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the quick options apply on CPU")
+def test_quick_compiled_programs_measure_the_same_numbers():
+    """Every measurement compiled at the lower levels equals the one at XLA's default level."""
+    grid = {"conditions.input_scale": (0.5, 1.0, 2.0)}
+    quick, full = _config("gru", **grid), _config("gru", quick_compile=False, **grid)
+    (entry,) = analysis.build_entries(quick)
+    _, keys, scales = analysis._inputs(entry, quick)
+    a = analysis.compile_measure(entry, quick, keys)(keys, scales)
+    b = analysis.compile_measure(entry, full, keys)(keys, scales)
+    for key in ("lyapunov", "gradient_vs_length", "contribution_norm", "T8/spectral_norm", "T8/singular_values"):
+        np.testing.assert_allclose(a[key], b[key], rtol=2e-5, atol=1e-7)
+
+
+def test_bad_quick_compile_is_one_line():
+    import ml_collections
+
+    config = ml_collections.ConfigDict({**_config("rnn").to_dict(), "quick_compile": "yes"})  # past type safety
+    with pytest.raises(ValueError, match=r"config.quick_compile='yes' is invalid; valid choices: \[True, False\]"):
+        analysis.build_entries(config)
+
+
+def test_float64_recheck_fills_float32_underflow_with_the_float64_norms():
+    """A saturated tanh RNN (s = 3, T = 400) underflows float32 to exact zeros: the recheck (spectral norms by
+    repeated squaring, float64) finds those lengths, is positive there and equals the float32 SVD norms where
+    float32 still reads them."""
+    config = _config("rnn", **{"T": 400, "conditions.T": (400,), "conditions.input_scale": (3.0,),
+                               "default_input_scale": 3.0, "num_seeds": 1, "num_inputs": 1,
+                               "seed_experiment.lengths": (4,)})
+    (entry,) = analysis.build_entries(config)
+    dtype, keys, scales = analysis._inputs(entry, config)
+    raw, raw64 = analysis._measure_raw(entry, config, dtype, keys, scales)
+    norms32 = np.asarray(raw["T400/spectral_norm"], np.float64)[0, 0, 0]
+    assert (norms32 == 0).any(), "the setting must underflow float32"
+    assert list(raw64) == [400]
+    norms64 = np.asarray(raw64[400])[0, 0, 0]
+    assert (norms64[norms32 == 0] > 0).all()
+    normal = norms32 > 1e-30
+    np.testing.assert_allclose(norms64[normal], norms32[normal], rtol=1e-3)
