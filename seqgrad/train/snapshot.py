@@ -32,7 +32,6 @@ Jacobians (σ ~ 1e-30) out of float32 underflow.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from jax.sharding import PartitionSpec
 
 from seqgrad.gradflow import spectra
