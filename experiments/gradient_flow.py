@@ -109,6 +109,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Lyapunov exponents and the one-pass seed experiment (short runs, long compiles) at XLA's backend optimisation
     # level 0 on CPU: half their compile time (`seqgrad.gradflow.programs`); False: every program fully optimised.
     config.quick_compile = True
+    config.sequence_batch = 0  # profile sequences per step of the stacks' map; 0: 9 for sequential recurrences, else 1
     config.workers = 0  # entries compiled concurrently (threads; they run one at a time); 0: one per CPU core, at most 4
 
     # Entries of trained runs (``--config.entries.NAME.workdir=DIR``): what is measured on the task's own sequences.

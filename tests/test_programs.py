@@ -111,9 +111,9 @@ def test_bad_quick_compile_is_one_line():
 
 
 def test_float64_recheck_fills_float32_underflow_with_the_float64_norms():
-    """A saturated tanh RNN (s = 3, T = 400) underflows float32 to exact zeros: the recheck (spectral norms by
-    repeated squaring, float64) finds those lengths, is positive there and equals the float32 SVD norms where
-    float32 still reads them."""
+    """A saturated tanh RNN (s = 3, T = 400) underflows float32 to exact zeros: the recheck (float64 stacks,
+    peak-scaled SVD) finds those lengths, is positive there and equals the float32 SVD norms where float32
+    still reads them."""
     config = _config("rnn", **{"T": 400, "conditions.T": (400,), "conditions.input_scale": (3.0,),
                                "default_input_scale": 3.0, "num_seeds": 1, "num_inputs": 1,
                                "seed_experiment.lengths": (4,)})
@@ -127,3 +127,58 @@ def test_float64_recheck_fills_float32_underflow_with_the_float64_norms():
     assert (norms64[norms32 == 0] > 0).all()
     normal = norms32 > 1e-30
     np.testing.assert_allclose(norms64[normal], norms32[normal], rtol=1e-3)
+
+
+def test_recheck_norm_is_float64_svd_norm_far_below_float32_range():
+    """``peak·σ₁(J/peak)`` (`measure.peak_scaled`, `measure.top_singular_fn`) equals NumPy's float64 SVD norm
+    of matrices at 1e-60 (float32's smallest normal is 1e-38) and of an exact zero matrix."""
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        mats = rng.normal(size=(3, 6, 5, 5)) * np.logspace(-60, 0, 6)[None, :, None, None]
+        mats[0, 0] = 0.0
+        scaled, peak = measure.peak_scaled(jnp.asarray(mats))
+        assert scaled.dtype == jnp.float32 and peak.dtype == jnp.float64
+        norms = np.asarray(measure.top_singular_fn()({"stack/T6": scaled})["stack/T6"], np.float64) * np.asarray(peak)
+    expected = np.linalg.norm(mats, ord=2, axis=(-2, -1))
+    assert norms[0, 0] == 0.0
+    np.testing.assert_allclose(norms, expected, rtol=1e-6, atol=0)
+
+
+def test_batched_stacks_equal_one_sequence_at_a_time():
+    """`measure._stacks` of 2 scales × 2 seeds × 2 inputs = 8 sequences, 3 at a time (a remainder of 2) and all 8
+    at once, equal the stacks taken one at a time, and each sequence's stack is `jacobians_by_length` of its own
+    seed's parameters and input."""
+    config = _config("lstm", **{"conditions.T": (5, 8), "conditions.input_scale": (0.5, 2.0), "default_input_scale": 0.5})
+    (entry,) = analysis.build_entries(config)
+    dtype, keys, scales = analysis._inputs(entry, config)
+    params = measure.params_fn(entry, config, dtype)(keys)
+    out = {}
+    for batch in (1, 3, 8):
+        with config.unlocked():
+            config.sequence_batch = batch
+        out[batch] = jax.tree.map(np.asarray, jax.jit(
+            lambda p, k, s: measure._stacks(entry, config, dtype, p, k, s))(params, keys, scales))
+    for batch in (3, 8):
+        for T in (5, 8):
+            np.testing.assert_array_equal(out[batch][T], out[1][T])
+    xs = measure.draw_inputs(entry, config, keys[1], 8, dtype)[0]
+    seed_params = jax.tree.map(lambda leaf: leaf[1], params)
+    J5, J8 = measure.jacobians_by_length(entry.model, seed_params, scales[1] * xs[0], entry.site, (5, 8))
+    np.testing.assert_allclose(out[1][5][1, 1, 0], J5, rtol=1e-6)
+    np.testing.assert_allclose(out[1][8][1, 1, 0], J8, rtol=1e-6)
+
+
+def test_sequence_batch_by_architecture_and_bad_value():
+    """Sequential recurrences take `measure.SEQUENTIAL_BATCH` sequences at a time, parallel models one, a set
+    ``config.sequence_batch`` wins, and a bad value is a one-line error before anything compiles."""
+    config = _config("rnn,transformer")
+    rnn, transformer = analysis.build_entries(config)
+    assert measure.sequence_batch(rnn, config) == measure.SEQUENTIAL_BATCH > 1
+    assert measure.sequence_batch(transformer, config) == 1
+    with config.unlocked():
+        config.sequence_batch = 4
+    assert measure.sequence_batch(transformer, config) == 4
+    with config.unlocked():
+        config.sequence_batch = -1
+    with pytest.raises(ValueError, match=r"config.sequence_batch=-1 is invalid: an integer >= 0"):
+        analysis.build_entries(config)

@@ -92,6 +92,9 @@ def validate(config) -> None:
     n = config.get("workers", 0)
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"config.workers={n!r} is invalid: an integer >= 0 (0: one per CPU core, at most 4)")
+    n = config.get("sequence_batch", 0)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"config.sequence_batch={n!r} is invalid: an integer >= 0 (0: by architecture)")
     batch = config.seed_experiment.decomposition_batch
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
         raise ValueError(f"config.seed_experiment.decomposition_batch={batch!r} is invalid: an integer >= 0")
@@ -251,7 +254,24 @@ def compile_measure(entry: Entry, config, keys, cache: programs.ProgramCache | N
         return measure.Measurement(init_program, parts, spectra)
 
 
-def _measure_raw(entry, config, dtype, keys, scales, compiled=None):
+def compile_recheck(entry: Entry, config, keys, scales, lengths, cache: programs.ProgramCache | None = None):
+    """`measure.norms_fn` of ``entry`` at ``lengths``, compiled ahead of time (float64; call it under
+    ``jax.enable_x64``); entries that lower to the same programs share them through ``cache``."""
+    cache = programs.ProgramCache() if cache is None else cache
+    with jax.enable_x64(True):
+        recheck = measure.norms_fn(entry, config, jnp.float64, lengths)
+        scales64 = np.asarray(scales, np.float64)
+        params = jax.eval_shape(recheck.init, keys)
+        lowered = recheck.stacks.lower(params, keys, scales64)
+        stacks = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in lowered.out_info.items()
+                  if k.startswith("stack/")}
+        return measure.Recheck(
+            cache.compile(recheck.init.lower(keys), programs.options(entry, config, "init")),
+            cache.compile(lowered, programs.options(entry, config, "recheck")),
+            cache.compile(recheck.top.lower(stacks), programs.options(entry, config, "spectra")))
+
+
+def _measure_raw(entry, config, dtype, keys, scales, compiled=None, cache: programs.ProgramCache | None = None):
     """Raw arrays ``{quantity: [C, S, ...]}``, and ``{T: float64 spectral norms [C, S, I, T]}`` for every
     length T where a float32 zero may be an underflow (empty when none is)."""
     with jax.enable_x64(bool(config.float64)):
@@ -263,23 +283,19 @@ def _measure_raw(entry, config, dtype, keys, scales, compiled=None):
         if _suspect_underflow(raw[f"T{T}/spectral_norm"], dtype, config.underflow_margin_decades))
     if not suspect:
         return raw, {}
+    program = compile_recheck(entry, config, keys, scales, suspect, cache)
     with jax.enable_x64(True):
-        recheck = measure.norms_fn(entry, config, jnp.float64, suspect)
-        scales64 = scales.astype(np.float64)
-        params = jax.eval_shape(recheck.init, keys)
-        compiled = {name: fn.lower(params, keys, scales64).compile(programs.options(entry, config, "recheck") or None)
-                    for name, fn in recheck.parts.items()}
-        raw64 = measure.Measurement(recheck.init, compiled)(keys, scales64)
-    return raw, {int(T): np.asarray(v) for T, v in raw64.items()}
+        return raw, program(keys, np.asarray(scales, np.float64))
 
 
-def measure_entry(entry: Entry, config, compiled=None) -> EntryRecord:
+def measure_entry(entry: Entry, config, compiled=None, cache: programs.ProgramCache | None = None) -> EntryRecord:
     """Every condition of one entry, summarised; top-level fields are the default condition's.
 
-    ``compiled``: its `compile_measure` (compiled here when None)."""
+    ``compiled``: its `compile_measure` (compiled here when None); ``cache``: the programs already
+    compiled (the float64 recheck's are shared by entries that lower alike)."""
     dtype, keys, scales = _inputs(entry, config)
     default = conditions.default(config)
-    raw, raw64 = _measure_raw(entry, config, dtype, keys, scales, compiled)
+    raw, raw64 = _measure_raw(entry, config, dtype, keys, scales, compiled, cache)
     by_condition, default_raw = {}, None
     for c, scale in enumerate(config.conditions.input_scale):
         # Lyapunov exponents and the seed experiment depend on the input scale, not on T.
@@ -399,7 +415,7 @@ def run(config, workdir: str) -> Report:
     results = {}
     for entry, (measure_program, step_program) in progress.track(
             list(zip(entries, compiled)), desc="gradient flow", label=lambda item: item[0].name):
-        record = measure_entry(entry, config, measure_program)
+        record = measure_entry(entry, config, measure_program, shared)
         results[entry.name] = dataclasses.replace(record, time_per_step_s=time_step(step_program, entry, config))
     report = Report(
         T=config.T, hidden_size=config.hidden_size, input_size=config.input_size, num_seeds=config.num_seeds,

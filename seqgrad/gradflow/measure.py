@@ -145,24 +145,49 @@ def lengths_of(config) -> tuple[int, ...]:
     return tuple(sorted(set(config.conditions.T)))
 
 
-def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
-    """``{T: [C, S, I, T, n, n]}`` Jacobian stacks: scales, seeds and inputs by `jax.lax.map`.
+SEQUENTIAL_BATCH = 9  # sequences per step of the map for a sequential recurrence (``parallel == "no"``)
 
-    One sequence at a time bounds the memory to one sequence's reverse passes (a
-    Transformer at T = 512 held 15 GB when seeds and inputs were vmapped) and is
-    faster on CPU than the batched form (measured: Transformer 15 s vs 55 s, mLSTM 10 s
-    vs 26 s for 45 sequences at T = 128 and 512). No LAPACK call runs inside the map:
-    on CPU, XLA's batched SVD/QR inside a loop body can deadlock its thread pool, so
-    the spectra are taken outside.
+
+def sequence_batch(entry, config) -> int:
+    """Sequences whose Jacobian stacks one step of `_stacks`'s map takes at once (vmapped).
+
+    ``config.sequence_batch`` when set (> 0); else (0) `SEQUENTIAL_BATCH` for an architecture that is a
+    sequential recurrence (``parallel == "no"``: a scan of small matmuls, whose per-step loop overhead
+    batching amortises) and 1 for the others, whose batched form was slower. Measured, run seconds of the
+    45 stacks at T = 128 and 512 one at a time / 9 at a time: rnn 0.45 / 0.22, lstm 1.74 / 1.12,
+    lstm_state 5.00 / 2.60, cornn 0.72 / 0.32, indrnn 0.49 / 0.16; attention_rnn 3.81 / 7.83, lru 0.24 / 0.54
+    (`benchmarks/bench_sequence_batch.py`).
+    """
+    value = int(config.get("sequence_batch", 0) or 0)
+    if value:
+        return value
+    return SEQUENTIAL_BATCH if entry.info.parallel == "no" else 1
+
+
+def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
+    """``{T: [C, S, I, T, n, n]}`` Jacobian stacks of every (scale, seed, input) sequence.
+
+    The C·S·I sequences run through one `jax.lax.map`, `sequence_batch` at a time: one at
+    a time bounds the memory to one sequence's reverse passes (a Transformer at T = 512 held
+    15 GB when seeds and inputs were vmapped) and is faster on CPU for the parallel models
+    (measured: Transformer 15 s vs 55 s, mLSTM 10 s vs 26 s for 45 sequences at T = 128 and
+    512, all vmapped); a few at a time is faster for the sequential recurrences. No LAPACK
+    call runs inside the map: on CPU, XLA's batched SVD/QR inside a loop body can deadlock
+    its thread pool, so the spectra are taken outside.
     """
     lengths = lengths or lengths_of(config)
+    C, S, I = scales.shape[0], keys.shape[0], int(config.num_inputs)
+    T_draw = max(lengths_of(config))
+    xs = jax.vmap(lambda key: draw_inputs(entry, config, key, T_draw, dtype)[0][:, : max(lengths)])(keys)  # [S, I, T, D]
 
-    def one_seed(seed_params, key, scale):
-        xs = draw_inputs(entry, config, key, max(lengths_of(config)), dtype)[0][:, : max(lengths)]
-        Js = jax.lax.map(lambda x: jacobians_by_length(entry.model, seed_params, scale * x, entry.site, lengths), xs)
-        return dict(zip(lengths, Js))
+    def one(index):
+        c, s, i = index // (S * I), (index // I) % S, index % I
+        seed_params = jax.tree.map(lambda leaf: leaf[s], params)
+        return jacobians_by_length(entry.model, seed_params, scales[c] * xs[s, i], entry.site, lengths)
 
-    return jax.lax.map(lambda s: jax.lax.map(lambda pk: one_seed(*pk, s), (params, keys)), scales)
+    batch = min(sequence_batch(entry, config), C * S * I)
+    Js = jax.lax.map(one, jnp.arange(C * S * I), batch_size=batch if batch > 1 else None)
+    return {T: J.reshape(C, S, I, *J.shape[1:]) for T, J in zip(lengths, Js)}
 
 
 # Optional module-level functions of an architecture's module (the module that defines its registered class),
@@ -304,17 +329,57 @@ def measure_fn(entry, config, dtype) -> Measurement:
     return Measurement(params_fn(entry, config, dtype), part_fns(entry, config, dtype), spectra_fn())
 
 
-def norms_fn(entry, config, dtype, lengths=None) -> Measurement:
-    """``(keys [S], scales [C]) -> {T: spectral norms [C, S, I, T]}`` for every T of ``lengths``
-    (default: the default T only); the float64 recheck of float32 zeros."""
+def peak_scaled(stack):
+    """``[..., M, N] -> (stack / peak as float32, peak [...])`` with ``peak = max_ij |J_ij|`` of each matrix.
+
+    The scaled matrix has entries in [-1, 1], so a float64 Jacobian far below float32's
+    range (‖J‖ ~ 1e-60) keeps float32's relative precision: ``‖J‖₂ = peak·‖J/peak‖₂``.
+    """
+    peak = jnp.max(jnp.abs(stack), axis=(-2, -1))
+    scaled = stack / jnp.where(peak > 0, peak, 1.0)[..., None, None]
+    return scaled.astype(jnp.float32), peak
+
+
+def top_singular_fn():
+    """``{"stack/T{T}": [..., n, n]} -> {"stack/T{T}": σ₁ [...]}``: the largest singular value of every
+    matrix, jitted; a program holding the batched SVD and nothing else (see `spectra_fn`)."""
+    return jax.jit(lambda stacks: {k: jnp.linalg.svd(v, compute_uv=False)[..., 0] for k, v in stacks.items()})
+
+
+class Recheck:
+    """``(keys [S], scales [C]) -> {T: float64 spectral norms [C, S, I, T] by distance}``: the float64 recheck.
+
+    ``init`` draws the parameters, ``stacks`` (matmuls and reductions only) takes the float64
+    Jacobian stacks of every suspect length and returns them by distance as `peak_scaled`
+    float32 matrices with their float64 peaks, and ``top`` (`top_singular_fn`, LAPACK only)
+    takes their largest singular values: ``‖J(d)‖₂ = peak·σ₁(J(d)/peak)``, to float32's
+    relative precision (a float32 SVD is accurate to ~1e-7 of σ₁) at any float64 magnitude.
+    Measured on ``lstm_state`` at T = 512 (45 sequences): 6.3 s against 17.6 s for the
+    repeated squaring it replaces (`spectra.spectral_norm_by_squaring`), relative difference 6e-7.
+    """
+
+    def __init__(self, init, stacks, top):
+        self.init, self.stacks, self.top = init, stacks, top
+
+    def __call__(self, keys, scales) -> dict:
+        out = self.stacks(self.init(keys), keys, scales)
+        tops = self.top({k: v for k, v in out.items() if k.startswith("stack/")})
+        return {int(k.split("/T")[-1]): np.asarray(v, np.float64) * np.asarray(out["peak/" + k.split("/")[-1]])
+                for k, v in tops.items()}
+
+
+def norms_fn(entry, config, dtype, lengths=None) -> Recheck:
+    """The float64 recheck of float32 zeros (`Recheck`, jitted) for every T of ``lengths``
+    (default: the default T only), measured in ``dtype``."""
     lengths = tuple(lengths or (config.T,))
 
-    def norms(params, keys, scales):  # matmuls only (no LAPACK: see `spectra_fn`)
-        stacks = _stacks(entry, config, dtype, params, keys, scales, lengths)
-        return {T: _batched(lambda j: spectra.spectral_norm_by_squaring(spectra.by_distance(j)), J, 3)
-                for T, J in stacks.items()}
+    def stacks(params, keys, scales):
+        out = {}
+        for T, J in _stacks(entry, config, dtype, params, keys, scales, lengths).items():
+            out[f"stack/T{T}"], out[f"peak/T{T}"] = peak_scaled(J[:, :, :, ::-1])  # [C, S, I, T, n, n] by distance
+        return out
 
-    return Measurement(params_fn(entry, config, dtype), {"norms": jax.jit(norms)})
+    return Recheck(params_fn(entry, config, dtype), jax.jit(stacks), top_singular_fn())
 
 
 def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
