@@ -51,6 +51,7 @@ VARIANTS = {
     "lstm_chrono": _entry("lstm", site="cell", init="chrono"),
     "gru": _entry("gru"),
     "gru_update_bias_neg": _entry("gru", update_bias=-2.0),
+    "gru_update_bias_neg5": _entry("gru", update_bias=-5.0),  # carry 1 − σ(−5) = 0.993: the gate held open
     "skip_rnn_k2": _entry("skip_rnn", skip=2),
     "skip_rnn_k8": _entry("skip_rnn", skip=8),
     "multiscale_rnn": _entry("multiscale_rnn", num_modules=4, period_base=2),
@@ -59,7 +60,8 @@ VARIANTS = {
     "mingru": _entry("mingru"),
     "attention_rnn": _entry("attention_rnn"),
     "transformer": _entry("transformer", num_layers=2, num_heads=4),
-    "dilated_conv": _entry("dilated_conv", kernel_size=2, num_blocks=7),
+    # Depth ⌈log₂ T⌉ for the longest T of the default grid (512): R = 1 + 2(2⁹ − 1) = 1023 ≥ T in every condition.
+    "dilated_conv": _entry("dilated_conv", kernel_size=2, num_blocks=9),
     "dilated_conv_L4": _entry("dilated_conv", kernel_size=2, num_blocks=4),
     "rg_lru": _entry("rg_lru"),
     "rg_lru_unnormalized": _entry("rg_lru", normalize=False),  # h_t = a_t ⊙ h_(t−1) + i_t ⊙ x_t: no √(1 − a²)
@@ -90,6 +92,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.conditions = ml_collections.ConfigDict()
     config.conditions.input_scale = (0.1, 1.0, 3.0)
     config.conditions.T = (128, 512)
+    # Steps run before every profile window: the windows (and the Lyapunov exponents) measure the driven
+    # dynamics, not the zero-state start-up (0: profiles from the zero state, to study the start-up).
+    # 256 steps: the start-up transient of the slowest entries has died out by then (README, "Burn-in").
+    config.burn_in = 256
     config.fixed_distances = (1, 8, 32, 127)  # ‖J(d)‖ compared across T at these d (each < min T)
     config.input_size = 8
     config.hidden_size = 32
@@ -119,34 +125,41 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.trained.gate_threshold = 0.95  # a unit keeps memory when its mean carry factor (f, 1 − z) exceeds this
 
     config.regime = ml_collections.ConfigDict()
-    config.regime.growth = 10.0  # exploding: the norm reaches growth·‖J(1)‖
-    config.regime.preserved = 0.1  # preserved: ‖J(T-1)‖ ≥ preserved·‖J(1)‖ (and not exploding)
-    config.regime.rebound_decades = 1.0  # non-monotone: a dip this many decades below earlier and later norms
+    # The regime of a profile (`seqgrad.gradflow.decay.classify`), from per-step numbers so that it does not move
+    # with T: vanishing / exploding when the envelope rate r of ‖J(d)‖ has |r| > 1/timescale (the norm changes by
+    # more than a factor e within `timescale` steps), preserved otherwise; power-law decay and cut off (exact
+    # zeros from d₀ on) by shape.
+    config.regime.timescale = 200.0  # steps: |rate| ≤ 1/200 = 0.005 nats/step is preserved
+    config.regime.block = 16  # envelope: maxima over blocks of this many distances (periodic profiles up to k = 16)
+    config.regime.growth = 10.0  # regime_by_ratio (earlier rule, kept for comparison): exploding at growth·‖J(1)‖
+    config.regime.preserved = 0.1  # regime_by_ratio: ‖J(T-1)‖ ≥ preserved·‖J(1)‖; dilated claim: factor per level
+    config.regime.rebound_decades = 1.0  # periodic: a dip this many decades below earlier and later norms
 
     config.shape = ml_collections.ConfigDict()
     config.shape.min_r2 = 0.9  # an exponential fit explains at least this share of ln‖J(d)‖'s variance
     config.shape.plateau_decades = 1.0  # drop then plateau: the first half falls at least this much
-    config.shape.flat_rate = 0.005  # |rate| below this (nats/step): flat
 
     config.lyapunov = ml_collections.ConfigDict()
     config.lyapunov.T = 2000
     config.lyapunov.num_exponents = 4
-    config.lyapunov.burn_in = 100
+    config.lyapunov.burn_in = -1  # steps before the exponents are recorded; -1: config.burn_in
 
     config.seed_experiment = ml_collections.ConfigDict()
-    config.seed_experiment.lengths = (10, 50, 100, 128)  # the seed's T = 10, 50, 100, 200, capped at T
+    # The snippet's T = 10, 50, 100, 200: a condition of length T runs those up to T, and T itself.
+    config.seed_experiment.lengths = (10, 50, 100, 200)
     config.seed_experiment.decomposition_batch = 0  # gradients vmapped per batch; 0: one at a time (fastest compile)
     config.seed_experiment.last_steps = 10  # "the last few steps": share of ‖G(d)‖ from d < last_steps
 
     config.timing = ml_collections.ConfigDict()
-    config.timing.repeats = 5
+    # Forward+backward seconds per step of each entry (``time_per_step_s``), median of this many calls; 0 (default):
+    # not timed. Speed is measured by the benchmarks (`benchmarks/`), which repeat enough for stable numbers.
+    config.timing.repeats = 0
 
     config.plots = ml_collections.ConfigDict()
     config.plots.dpi = 110
     config.plots.columns = 6
 
     config.claims = ml_collections.ConfigDict()
-    config.claims.flat_rate = 0.005  # |decay rate| below this (nats/step) counts as no exponential decay
     config.claims.dominance = 0.9  # share of the last steps above this: the norm ignores long distances
     config.claims.prediction_tolerance = 0.5  # relative slack of a predicted rate (skip: rate_rnn/k; clockwork)
     config.claims.dilution_tolerance = 1.5  # ‖J(d)‖ ratio across T within this factor of the T ratio: 1/T dilution
@@ -156,13 +169,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.claims.variance_ratio_high = 1.25
     config.claims.expansion_tolerance = 1e-6  # RG-LRU: σ_max(J(d)) ≤ 1 + this: the state Jacobian never expands
     config.claims.vanilla = "rnn"
+    config.claims.vanilla_counterexample = "rnn_relu_identity"  # outside the claim's scope, reported beside it
     config.claims.orthogonal_tanh = "rnn"
     config.claims.orthogonal_linear = "rnn_linear_orthogonal"
     config.claims.forget_gate = ("lstm_cell_fb0", "lstm_cell_fb1", "lstm_cell_fb5")  # increasing forget bias
-    config.claims.additive = ("lstm", "gru", "gru_update_bias_neg", "residual_rnn", "residual_rnn_small")
+    # Under the claim's condition (gates open, a small additive update), and at default initialisation apart.
+    config.claims.additive = ("lstm_cell_fb5", "lstm_chrono", "gru_update_bias_neg5", "residual_rnn_small")
+    config.claims.additive_default = ("lstm", "gru", "residual_rnn")
     config.claims.skip = tuple(n for n in ("skip_rnn_k2", "skip_rnn_k8", "skip_rnn_k8_inside") if n in VARIANTS)
     config.claims.multiscale = ("multiscale_rnn",)
-    config.claims.dilated = ("dilated_conv", "dilated_conv_L4")
+    config.claims.dilated = ("dilated_conv",)  # depth ⌈log₂ T⌉; dilated_conv_L4 (R = 31) is a fixed-depth contrast
     config.claims.attention = ("attention_rnn", "transformer")
     config.claims.snippet = ("rnn", "lstm")
     config.claims.cornn = ("cornn",)

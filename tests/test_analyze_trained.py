@@ -29,6 +29,7 @@ def _config(workdir, entry="gru"):
     config.T, config.conditions.T, config.conditions.input_scale = T, (T,), (1.0,)
     config.num_inputs, config.fixed_distances = 2, (1, 4)
     config.lyapunov.T, config.lyapunov.burn_in = 20, 2
+    config.burn_in = 0  # the zero-state profile, compared below with state_jacobians on the same T steps
     config.seed_experiment.lengths = (4, T)
     config.timing.repeats, config.workers, config.compilation_cache_dir = 1, 1, "none"
     config.trained.num_sequences, config.trained.jacobian_sequences = 4, 1

@@ -9,7 +9,7 @@ from experiments import gradient_flow
 from seqgrad.gradflow import summarize
 from seqgrad.gradflow.record import Condition, ConditionVerdict, Stats
 from seqgrad.report import claims, verdicts
-from seqgrad.report.verdicts import CONFIRMED, DEPENDS, NOT_MEASURED, QUALIFIED, REFUTED, Subject
+from seqgrad.report.verdicts import CONFIRMED, DEPENDS, INCONCLUSIVE, NOT_MEASURED, QUALIFIED, REFUTED, Subject
 
 T = 128
 CONFIG = gradient_flow.get_config()
@@ -31,12 +31,26 @@ def verdict(rule, **subjects):
     return rule(subjects, CONFIG)[0]
 
 
+def spread_subject(profiles) -> Subject:
+    """A `Subject` whose 2 seeds × 2 inputs measured the four ``profiles`` ``[4, T]``."""
+    norms = np.asarray(profiles, np.float64).reshape(2, 2, T)
+    return Subject({}, None, summarize.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32))
+
+
 def test_vanilla_branches():
     assert verdict(claims.vanilla, rnn=subject(geometric(0.6))) == CONFIRMED
-    plateau = np.where(D < 20, 0.5**D, 0.5**20)  # vanishing (ratio 1e-6) but not an exponential
-    assert verdict(claims.vanilla, rnn=subject(plateau)) == QUALIFIED
+    two_slopes = np.where(D < 20, 0.5**D, 0.5**20 * 0.97 ** (D - 20))  # vanishing, but not one exponential
+    assert verdict(claims.vanilla, rnn=subject(two_slopes)) == QUALIFIED
+    plateau = np.where(D < 20, 0.5**D, 0.5**20)  # the reachable gradient stops falling: not exponential vanishing
+    assert verdict(claims.vanilla, rnn=subject(plateau)) == REFUTED
     assert verdict(claims.vanilla, rnn=subject(np.ones(T))) == REFUTED
     assert verdict(claims.vanilla, rnn=subject(geometric(1.05))) == REFUTED  # growth is not vanishing
+    # Rates straddling −1/τ = −0.005 across seeds and inputs: the margin is inside their spread.
+    straddle = [np.exp(r * D) for r in (-0.0005, -0.002, -0.009, -0.012)]
+    assert verdict(claims.vanilla, rnn=spread_subject(straddle)) == INCONCLUSIVE
+    # The ReLU-identity counterexample is reported, never folded into the verdict.
+    verdict_, text = claims.vanilla({"rnn": subject(geometric(0.6)), "relu": subject(np.ones(T))}, CONFIG)
+    assert verdict_ == CONFIRMED and "outside the scope" in text and "relu: preserved" in text
 
 
 def _singular(values):
@@ -62,16 +76,20 @@ def test_forget_gate_branches():
     b = [{"forget_bias": v} for v in (0.0, 1.0, 5.0)]
     s = lambda *rhos: {f"fb{i}": subject(geometric(r), b[i]) for i, r in enumerate(rhos)}  # noqa: E731
     assert claims.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[0] == CONFIRMED
-    assert claims.forget_gate(s(0.5, 0.73, 0.9), CONFIG)[0] == QUALIFIED  # opening, but still vanishing
+    assert claims.forget_gate(s(0.5, 0.73, 1.01), CONFIG)[0] == CONFIRMED  # grows through indirect paths
+    assert claims.forget_gate(s(0.5, 0.73, 0.9), CONFIG)[0] == REFUTED  # opening, but the open gate vanishes
     assert claims.forget_gate(s(0.5, 0.9, 0.73), CONFIG)[0] == REFUTED
-    assert "ln σ(b_f) = -0.693" in claims.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[1]
+    text = claims.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[1]
+    assert "closed form at zero weights -0.693/step" in text and "closed form at zero weights -0.00672/step" in text
 
 
-def test_additive_branches_growth_is_not_support():
+def test_additive_branches_entry_by_entry():
     rnn = subject(geometric(0.6))
     assert verdict(claims.additive, lstm=subject(np.ones(T)), rnn=rnn) == CONFIRMED
-    assert verdict(claims.additive, lstm=subject(geometric(0.9)), rnn=rnn) == QUALIFIED
-    assert verdict(claims.additive, residual=subject(geometric(1.05)), rnn=rnn) == QUALIFIED
+    assert verdict(claims.additive, lstm=subject(geometric(0.9)), rnn=rnn) == REFUTED
+    assert verdict(claims.additive, residual=subject(geometric(1.05)), rnn=rnn) == CONFIRMED  # not vanishing
+    verdict_, text = claims.additive({"lstm": subject(np.ones(T)), "gru": subject(geometric(0.9)), "rnn": rnn}, CONFIG)
+    assert verdict_ == QUALIFIED and text.endswith("`gru`")  # one of two fails: named, not a refutation
     # s = 0.1 in the audit: the vanilla RNN decays slower than the LSTM
     assert verdict(claims.additive, lstm=subject(geometric(0.84)), rnn=subject(geometric(0.945))) == REFUTED
 
@@ -85,7 +103,7 @@ def test_skip_tests_the_o_t_over_k_prediction():
     assert verdict(claims.skip, skip=subject(growing, k8), rnn=rnn) == QUALIFIED
     chain = np.where(D % 8 == 0, 0.6**D, 1e-30)  # lattice decays like the vanilla chain: no O(T/k) path
     assert verdict(claims.skip, skip=subject(chain, k8), rnn=rnn) == REFUTED
-    assert "predicted rate_rnn/k = -0.0639" in claims.skip({"s": subject(lattice, k8), "rnn": rnn}, CONFIG)[1]
+    assert "predicted ≥ rate_rnn/k = -0.0639" in claims.skip({"s": subject(lattice, k8), "rnn": rnn}, CONFIG)[1]
 
 
 def _modules(rates):
@@ -112,10 +130,11 @@ def test_dilated_branches():
     """Per-level rule: (‖J(d)‖/‖J(1)‖)^(1/ℓ(d)) ≥ config.regime.preserved within min(R, T); exact zeros beyond R."""
     digits = np.array([bin(int(d)).count("1") for d in D])
     binary = np.where(D > 0, 0.5 ** (digits - 1), 1.0)  # a kernel-2 stack: the paths to d follow d's binary digits
-    assert subject(binary, receptive_field=255).m.regime == "non-monotone"  # dips by construction ...
+    assert subject(binary, receptive_field=255).m.shape["shape"] == "periodic"  # dips by construction ...
     assert verdict(claims.dilated, c=subject(binary, receptive_field=255)) == CONFIRMED  # ... which do not refute
     power = np.where(D > 0, 1.0 / np.maximum(D, 1), 1.0)  # ≈ d^(-1): a factor ½ per level, 0.008 at d = 127
     assert verdict(claims.dilated, c=subject(power, receptive_field=255)) == CONFIRMED
+    assert subject(power, receptive_field=255).m.regime == "power-law decay"  # α = 1, not a per-step rate
     inside = np.where(D < 31, power, 0.0)
     assert verdict(claims.dilated, c=subject(inside, receptive_field=31)) == QUALIFIED  # R < T: depth must grow
     assert verdict(claims.dilated, c=subject(power, receptive_field=31)) == REFUTED  # non-zero beyond R
@@ -123,8 +142,8 @@ def test_dilated_branches():
     assert verdict(claims.dilated, c=subject(geometric(0.8), receptive_field=255)) == REFUTED
     assert verdict(claims.dilated, c=subject(np.where(D == 5, 0.0, power), receptive_field=255)) == REFUTED  # a zero in R
     text = claims.dilated({"c": subject(power, receptive_field=255)}, CONFIG)[1]
-    assert "no exact zero within T" in text and "d = None" not in text and "per-level factor 0.5" in text
-    assert "first exact zero at d = 31" in claims.dilated({"c": subject(inside, receptive_field=31)}, CONFIG)[1]
+    assert "no exact zero within T" in text and "per-level factor 0.501" in text and "power law α = 1 (r² 1)" in text
+    assert "exactly 0 from d = 31" in claims.dilated({"c": subject(inside, receptive_field=31)}, CONFIG)[1]
 
 
 def test_dilated_threshold_comes_from_the_config():
@@ -199,25 +218,33 @@ def test_rg_lru_band_comes_from_the_config():
     assert claims.rg_lru(pair, CONFIG)[0] == CONFIRMED and claims.rg_lru(pair, wide)[0] == QUALIFIED
 
 
-def test_zero_directions_are_totalled_and_shown_where_nonzero():
+def test_zero_directions_make_the_product_singular_not_finite_exponents():
     from types import SimpleNamespace
 
     from seqgrad.report import tables
 
     m = subject(np.ones(T), lyapunov=np.zeros((2, 4)), lyapunov_zero_directions=np.array([2, 1])).m
     assert m.lyapunov_zero_directions == 3
-    assert subject(np.ones(T)).m.lyapunov_zero_directions is None
-    e = SimpleNamespace(lyapunov_top=Stats(-0.1, -0.2, 0.0), lyapunov_note=None, num_seeds=2,
-                        lyapunov_zero_directions=3)
-    assert tables._lyapunov(e).endswith("; 3 exactly-zero directions over 2 seeds")
-    e.lyapunov_zero_directions = 0
-    assert "zero" not in tables._lyapunov(e)
+    assert m.lyapunov_top is None and m.lyapunov_top_between_restarts.median == 0.0
+    steps = 2 * CONFIG.lyapunov.num_exponents * (CONFIG.lyapunov.T - CONFIG.burn_in)
+    assert m.lyapunov_singular == {"annihilations": 3, "direction_steps": steps, "share": 3 / steps}
+    regular = subject(np.ones(T), lyapunov=np.zeros((2, 4)), lyapunov_zero_directions=np.array([0, 0])).m
+    assert regular.lyapunov_singular is None and regular.lyapunov_top.median == 0.0
+    e = SimpleNamespace(lyapunov_top=None, lyapunov_note=None, num_seeds=2, lyapunov_singular=m.lyapunov_singular)
+    assert tables._lyapunov(e).startswith("singular product: 3 annihilated directions")
+    e = SimpleNamespace(lyapunov_top=Stats(-0.1, -0.2, 0.0), lyapunov_note=None, lyapunov_singular=None)
+    assert tables._lyapunov(e) == "-0.1 [-0.2, 0]"
 
 
 def test_attention_branches():
-    assert verdict(claims.attention, a=subject(np.ones(T) / T)) == CONFIRMED
-    assert verdict(claims.attention, a=subject(geometric(0.99))) == QUALIFIED  # preserved, but a slope
-    assert verdict(claims.attention, a=subject(geometric(0.9))) == REFUTED
+    rnn = subject(geometric(0.6))
+    assert verdict(claims.attention, a=subject(np.ones(T) / T), rnn=rnn) == CONFIRMED
+    assert verdict(claims.attention, a=subject(geometric(0.99)), rnn=rnn) == QUALIFIED  # a slow decay, not a chain
+    assert verdict(claims.attention, a=subject(geometric(0.6)), rnn=rnn) == REFUTED  # decays like the chain
+    # The recurrent path's horizon covers the window: no plateau to read.
+    assert verdict(claims.attention, a=subject(np.ones(T) / T), rnn=subject(np.ones(T))) == INCONCLUSIVE
+    # The plateau's size is magnitude (1/context), not path length: a 4x smaller plateau is still confirmed.
+    assert verdict(claims.attention, a=subject(np.ones(T) / (4 * T)), rnn=rnn) == CONFIRMED
 
 
 def _experiment(norms, share):
@@ -242,8 +269,8 @@ def test_snippet_branches():
 def test_every_threshold_comes_from_the_config():
     lenient = gradient_flow.get_config()
     with lenient.unlocked():
-        lenient.claims.flat_rate = 0.02
-    preserved = {"a": subject(geometric(0.99))}
+        lenient.regime.timescale = 50.0  # |rate| ≤ 0.02 is preserved
+    preserved = {"a": subject(geometric(0.99)), "rnn": subject(geometric(0.6))}
     assert claims.attention(preserved, CONFIG)[0] == QUALIFIED
     assert claims.attention(preserved, lenient)[0] == CONFIRMED
 

@@ -85,8 +85,11 @@ def _get(config, key: str):
 def validate(config) -> None:
     """Raises a one-line `ValueError` for a bad number in ``config`` (entries aside)."""
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
-                "lyapunov.num_exponents", "timing.repeats"):
+                "lyapunov.num_exponents"):
         _positive_int(key, _get(config, key))
+    repeats = config.timing.repeats
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
+        raise ValueError(f"config.timing.repeats={repeats!r} is invalid: an integer >= 0 (0: no timing)")
     if not isinstance(config.get("quick_compile", False), bool):
         raise ValueError(f"config.quick_compile={config.quick_compile!r} is invalid; valid choices: [True, False]")
     n = config.get("workers", 0)
@@ -104,10 +107,12 @@ def validate(config) -> None:
         raise ValueError(f"config.horizon_threshold={config.horizon_threshold!r} is invalid: it must lie in (0, 1)")
     if config.method not in profile.METHODS:
         raise ValueError(f"config.method={config.method!r} is invalid; valid choices: {list(profile.METHODS)}")
-    if not 0 <= config.lyapunov.burn_in < config.lyapunov.T:
-        raise ValueError(
-            f"config.lyapunov.burn_in={config.lyapunov.burn_in!r} is invalid: it must lie in [0, lyapunov.T)"
-        )
+    lyap_burn_in = config.lyapunov.burn_in
+    if isinstance(lyap_burn_in, bool) or not isinstance(lyap_burn_in, int) or lyap_burn_in < -1:
+        raise ValueError(f"config.lyapunov.burn_in={lyap_burn_in!r} is invalid: an integer >= 0, or -1 (config.burn_in)")
+    if not measure.lyapunov_burn_in(config) < config.lyapunov.T:
+        raise ValueError(f"config.lyapunov.burn_in={lyap_burn_in!r} (steps: {measure.lyapunov_burn_in(config)}) is "
+                         f"invalid: it must be below lyapunov.T={config.lyapunov.T}")
     sketch = config.get("sketch")
     if sketch is not None:
         _positive_int("sketch.num_probes", sketch.num_probes)
@@ -116,10 +121,12 @@ def validate(config) -> None:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"config.sketch.{key}={value!r} is invalid: an integer >= 0 (0: off)")
     lengths = list(config.seed_experiment.lengths)
-    if not lengths or any(not isinstance(n, int) or not 1 <= n <= config.T for n in lengths):
-        raise ValueError(
-            f"config.seed_experiment.lengths={lengths!r} is invalid: integers in [1, T={config.T}]"
-        )
+    if not lengths or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths):
+        raise ValueError(f"config.seed_experiment.lengths={lengths!r} is invalid: positive integers "
+                         "(each condition of length T uses those up to T, and T)")
+    B = config.get("burn_in", 0)
+    if isinstance(B, bool) or not isinstance(B, int) or B < 0:
+        raise ValueError(f"config.burn_in={B!r} is invalid: an integer >= 0 (0: profiles from the zero state)")
     conditions.validate(config)
 
 
@@ -251,7 +258,7 @@ def compile_measure(entry: Entry, config, keys, cache: programs.ProgramCache | N
             measure.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),
             programs.options(entry, config, "spectra"))
         init_program = cache.compile(init.lower(keys), programs.options(entry, config, "init"))
-        return measure.Measurement(init_program, parts, spectra)
+        return measure.Measurement(init_program, parts, spectra, measure.lengths_of(config))
 
 
 def compile_recheck(entry: Entry, config, keys, scales, lengths, cache: programs.ProgramCache | None = None):
@@ -268,7 +275,7 @@ def compile_recheck(entry: Entry, config, keys, scales, lengths, cache: programs
         return measure.Recheck(
             cache.compile(recheck.init.lower(keys), programs.options(entry, config, "init")),
             cache.compile(lowered, programs.options(entry, config, "recheck")),
-            cache.compile(recheck.top.lower(stacks), programs.options(entry, config, "spectra")))
+            cache.compile(recheck.top.lower(stacks), programs.options(entry, config, "spectra")), recheck.lengths)
 
 
 def _measure_raw(entry, config, dtype, keys, scales, compiled=None, cache: programs.ProgramCache | None = None):
@@ -299,19 +306,21 @@ def measure_entry(entry: Entry, config, compiled=None, cache: programs.ProgramCa
     by_condition, default_raw = {}, None
     for c, scale in enumerate(config.conditions.input_scale):
         # Lyapunov exponents and the seed experiment depend on the input scale, not on T.
+        # Lyapunov exponents depend on the input scale, not on T.
         extras = {
             "lyapunov": raw["lyapunov"][c] if "lyapunov" in raw else None,
-            "seed_experiment": (summarize.seed_experiment({k: raw[k][c] for k in raw}, config)
-                                if "gradient_vs_length" in raw else None),
             **{k: raw[k][c] for k in summarize.PER_SCALE if k in raw},
         }
         for T in config.conditions.T:
             cond, pre = conditions.Condition(float(scale), int(T)), f"T{T}/"
             at = {k[len(pre):]: v[c] for k, v in raw.items() if k.startswith(pre)}
             at64 = raw64[T][c] if T in raw64 else None
+            experiment = (summarize.seed_experiment(at, config, measure.seed_experiment_lengths(config, T))
+                          if "gradient_vs_length" in at else None)
             by_condition[cond] = summarize.condition_measures(
                 cond, at["spectral_norm"], at64, config, dtype, module_norm=at.get("module_norm"),
-                singular_values=at["singular_values"], inf_norm=at.get("inf_norm"), **extras)
+                singular_values=at["singular_values"], inf_norm=at.get("inf_norm"), seed_experiment=experiment,
+                **extras)
             if cond == default:
                 default_raw = ({**at, **{k: v[c] for k, v in raw.items() if "/" not in k}}, at64)
     measured = [by_condition[c] for c in conditions.grid(config)]
@@ -350,6 +359,8 @@ def _entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord
         conditions=measured, receptive_field=getattr(entry.model, "receptive_field", None), modules=m.modules,
         profile_norm="frobenius" if entry.method == "sketch" else "spectral",
         lyapunov_zero_directions=m.lyapunov_zero_directions,
+        burn_in=measure.burn_in(config), timescale=m.timescale, cut_off_distance=m.cut_off_distance,
+        regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular,
         workdir=entry.workdir, trained=None if entry.trained is None else _on_task(entry, config),
     )
 
@@ -388,8 +399,10 @@ def workers(config) -> int:
 
 
 def _compile(entry: Entry, config, keys, cache: programs.ProgramCache):
-    """An entry's programs, compiled ahead of time (nothing executes: safe in a thread)."""
-    return compile_measure(entry, config, keys, cache), compile_step(entry, config, cache)
+    """An entry's programs, compiled ahead of time (nothing executes: safe in a thread); the timed step
+    only where ``config.timing.repeats`` > 0."""
+    step = compile_step(entry, config, cache) if config.timing.repeats > 0 else None
+    return compile_measure(entry, config, keys, cache), step
 
 
 def run(config, workdir: str) -> Report:
@@ -416,11 +429,12 @@ def run(config, workdir: str) -> Report:
     for entry, (measure_program, step_program) in progress.track(
             list(zip(entries, compiled)), desc="gradient flow", label=lambda item: item[0].name):
         record = measure_entry(entry, config, measure_program, shared)
-        results[entry.name] = dataclasses.replace(record, time_per_step_s=time_step(step_program, entry, config))
+        seconds = time_step(step_program, entry, config) if step_program is not None else float("nan")
+        results[entry.name] = dataclasses.replace(record, time_per_step_s=seconds)
     report = Report(
         T=config.T, hidden_size=config.hidden_size, input_size=config.input_size, num_seeds=config.num_seeds,
         num_inputs=config.num_inputs, default_condition=conditions.default(config), grid=conditions.grid(config),
-        config=config.to_dict(), architectures=results, compile_cache_dir=cache,
+        config=config.to_dict(), architectures=results, compile_cache_dir=cache, burn_in=measure.burn_in(config),
     )
     report.wall_time_s = time.perf_counter() - start
     report.files = gradient_flow.write(report, config, workdir)

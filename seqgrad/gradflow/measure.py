@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad.gradflow import attribution, conditions, lyapunov, profile, spectra
+from seqgrad.models import recurrence
 
 
 def _cast(tree, dtype):
@@ -112,21 +113,83 @@ def module_blocks(J, num_modules: int):
 def jacobians_by_length(model, params, x, site: str, lengths) -> list:
     """``[∂h_{T-1}/∂h_t for t < T]`` (each ``[T, n, n]``) for every T in ``lengths``, from ``x: [T_max, D]``.
 
-    Every model is causal, so each length is one ``jax.jacrev`` on its own prefix ``x[:T]``:
-    n cotangents pulled back through T steps, Σ_T T·n step-cotangents in all (one pass over
-    ``x[:T_max]`` with a cotangent on every ``h_{T-1}`` would cost len(lengths)·T_max·n, and
-    a quadratic model's attention over T_max for every length).
+    The zero-state profiles (``config.burn_in = 0``): every model is causal, so each length is
+    one ``jax.jacrev`` on its own prefix ``x[:T]``: n cotangents pulled back through T steps,
+    Σ_T T·n step-cotangents in all (one pass over ``x[:T_max]`` with a cotangent on every
+    ``h_{T-1}`` would cost len(lengths)·T_max·n, and a quadratic model's attention over T_max
+    for every length).
     """
-    n = profile.site_width(model, site)
+    return [window_jacobians(model, params, x[: int(T)], site, int(T)) for T in lengths]
 
-    def at(T):
-        def probe(delta):
-            _, p = model.apply(params, x[None, :T], delta[None], site=site, return_probe=True)
-            return p[0, T - 1]
 
-        return jnp.swapaxes(jax.jacrev(probe)(jnp.zeros((T, n), x.dtype)), 0, 1)  # [n, T, n] -> [T, n, n]
+def window_jacobians(model, params, x, site: str, window: int):
+    """``∂h_{L-1}/∂h_t`` for the last ``window`` steps ``t = L − window … L − 1`` of ``x: [L, D]``: ``[window, n, n]``.
 
-    return [at(int(T)) for T in lengths]
+    The perturbation δ_t enters only inside the window (the first ``L − window`` steps are a
+    burn-in that carries the state away from its zero start); one ``jax.jacrev`` pulls n
+    cotangents back from ``h_{L-1}``. A step-wise recurrence takes the window as a
+    `recurrence.Window` (the burn-in runs forward only: ``window`` reverse steps per
+    cotangent, not L); other models get δ padded with zeros (L reverse steps, same numbers).
+    Time order: row ``window − 1 − d`` is ``J(d)``.
+    """
+    L, n = x.shape[0], profile.site_width(model, site)
+    lead = L - window
+
+    def last(perturbation):
+        _, p = model.apply(params, x[None], perturbation, site=site, return_probe=True)
+        return p[0, L - 1]
+
+    zeros = jnp.zeros((window, n), x.dtype)
+    padded = lambda delta: last(jnp.concatenate([jnp.zeros((lead, n), x.dtype), delta])[None])  # noqa: E731
+    if not lead:
+        J = jax.jacrev(lambda delta: last(delta[None]))(zeros)
+    else:
+        try:
+            J = jax.jacrev(lambda delta: last(recurrence.Window(delta[None], lead)))(zeros)
+        except (recurrence.WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan at the site
+            J = jax.jacrev(padded)(zeros)
+    return jnp.swapaxes(J, 0, 1)  # [n, W, n] -> [W, n, n]
+
+
+def burn_in(config) -> int:
+    """Steps run before every profile window (``config.burn_in``; 0: the zero-state start-up)."""
+    return int(config.get("burn_in", 0) or 0)
+
+
+def lyapunov_burn_in(config) -> int:
+    """Steps before the Lyapunov exponents are recorded: ``config.lyapunov.burn_in``, or ``config.burn_in``
+    where it is -1 (the default: the exponents read the same driven dynamics as the profiles)."""
+    value = int(config.lyapunov.burn_in)
+    return burn_in(config) if value == -1 else value
+
+
+def sequence_length(config) -> int:
+    """Length of every drawn input sequence: the burn-in plus the longest window, ``B + max(conditions.T)``."""
+    return burn_in(config) + max(lengths_of(config))
+
+
+def computed_lengths(config, lengths) -> tuple[int, ...]:
+    """The windows whose stacks are computed for ``lengths``: all of them from the zero state; after a
+    burn-in only the longest, since every window ends at the same step ``B + max(conditions.T) − 1`` and a
+    shorter window is its last T steps (`expand_windows`)."""
+    lengths = tuple(sorted(set(int(T) for T in lengths)))
+    return lengths if not burn_in(config) else (max(lengths),)
+
+
+def expand_windows(out: dict, lengths) -> dict:
+    """Adds ``"T{T}/q"`` for every T of ``lengths`` missing from ``out`` as the first T distances of the
+    longest window's ``"T{W}/q"`` (``[C, S, I, W, ...]`` by distance d, axis 3): after a burn-in the windows
+    share their end, so ``J(d)`` for ``d < T`` is the same matrix in both."""
+    present = sorted({int(k.split("/")[0][1:]) for k in out if isinstance(k, str) and k.startswith("T") and "/" in k})
+    if not present:
+        return out
+    W = max(present)
+    for T in sorted(set(int(t) for t in lengths)):
+        for key in [k for k in out if isinstance(k, str) and k.startswith(f"T{W}/")] if T < W else ():
+            name = f"T{T}/{key.split('/', 1)[1]}"
+            if name not in out:
+                out[name] = out[key][:, :, :, :T]
+    return out
 
 
 def _reductions(entry, J):
@@ -165,7 +228,13 @@ def sequence_batch(entry, config) -> int:
 
 
 def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
-    """``{T: [C, S, I, T, n, n]}`` Jacobian stacks of every (scale, seed, input) sequence.
+    """``{W: [C, S, I, W, n, n]}`` Jacobian stacks of every (scale, seed, input) sequence, for every
+    window W of `computed_lengths` (time order: ``[..., W − 1 − d, :, :]`` is J(d)).
+
+    Each input is ``B + max(conditions.T)`` steps long (`sequence_length`); after a burn-in of
+    B = ``config.burn_in`` steps the profile is that of the longest window, which ends at the
+    last step (shorter windows are its first T distances, `expand_windows`); with B = 0 every
+    length is a zero-state prefix (`jacobians_by_length`).
 
     The C·S·I sequences run through one `jax.lax.map`, `sequence_batch` at a time: one at
     a time bounds the memory to one sequence's reverse passes (a Transformer at T = 512 held
@@ -175,15 +244,20 @@ def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
     call runs inside the map: on CPU, XLA's batched SVD/QR inside a loop body can deadlock
     its thread pool, so the spectra are taken outside.
     """
-    lengths = lengths or lengths_of(config)
+    lengths = computed_lengths(config, lengths or lengths_of(config))
     C, S, I = scales.shape[0], keys.shape[0], int(config.num_inputs)
-    T_draw = max(lengths_of(config))
-    xs = jax.vmap(lambda key: draw_inputs(entry, config, key, T_draw, dtype)[0][:, : max(lengths)])(keys)  # [S, I, T, D]
+    L, B = sequence_length(config), burn_in(config)
+    xs = jax.vmap(lambda key: draw_inputs(entry, config, key, L, dtype)[0])(keys)  # [S, I, L, D]
+    if not B:
+        xs = xs[:, :, : max(lengths)]
 
     def one(index):
         c, s, i = index // (S * I), (index // I) % S, index % I
         seed_params = jax.tree.map(lambda leaf: leaf[s], params)
-        return jacobians_by_length(entry.model, seed_params, scales[c] * xs[s, i], entry.site, lengths)
+        x = scales[c] * xs[s, i]
+        if B:
+            return [window_jacobians(entry.model, seed_params, x, entry.site, lengths[0])]
+        return jacobians_by_length(entry.model, seed_params, x, entry.site, lengths)
 
     batch = min(sequence_batch(entry, config), C * S * I)
     Js = jax.lax.map(one, jnp.arange(C * S * I), batch_size=batch if batch > 1 else None)
@@ -211,10 +285,10 @@ def hook(entry, name: str):
 def _lyapunov_part(entry, config, dtype, params, key, scale):
     """Lyapunov exponents, zero directions and the `HOOKS` of one seed at one input scale."""
     lyap = config.lyapunov
-    xs, x_long, _ = draw_inputs(entry, config, key, max(lengths_of(config)), dtype)
+    xs, x_long, _ = draw_inputs(entry, config, key, sequence_length(config), dtype)
     out = {}
     stats = lyapunov.lyapunov_statistics(
-        entry.model, params, scale * x_long, num_exponents=lyap.num_exponents, burn_in=lyap.burn_in
+        entry.model, params, scale * x_long, num_exponents=lyap.num_exponents, burn_in=lyapunov_burn_in(config)
     )
     if stats is not None:
         out["lyapunov"] = stats["exponents"]
@@ -226,17 +300,27 @@ def _lyapunov_part(entry, config, dtype, params, key, scale):
     return out
 
 
+def seed_experiment_lengths(config, T: int) -> tuple[int, ...]:
+    """The lengths of the seed's experiment in the condition of length T: ``config.seed_experiment.lengths``
+    up to T (the snippet's 10, 50, 100, 200) and T itself."""
+    return tuple(sorted({int(n) for n in config.seed_experiment.lengths if n <= T} | {int(T)}))
+
+
 def _seed_experiment_part(entry, config, dtype, params, key, scale):
-    """The seed's experiment (`attribution.seed_experiment`) on the seed's first input at one input scale."""
-    lengths = tuple(config.seed_experiment.lengths)
-    xs, _, target = draw_inputs(entry, config, key, max(lengths_of(config)), dtype)
+    """The seed's experiment (`attribution.seed_experiment`) on the seed's first input at one input scale,
+    for every T of the grid (``"T{T}/..."``): ‖∂L/∂W‖ at `seed_experiment_lengths` and the decomposition
+    by distance of the loss at T, from the zero state as the snippet runs it."""
+    xs, _, target = draw_inputs(entry, config, key, sequence_length(config), dtype)
     batch = config.seed_experiment.decomposition_batch or None
-    x = scale * xs[0, : max(lengths)]
-    by_length, contributions = attribution.seed_experiment(
-        entry.model, params, x, target, entry.info.recurrent_params, lengths, batch_size=batch
-    )
-    return {"gradient_vs_length": by_length, "contribution_norm": attribution.contribution_norms(contributions),
-            "gradient_norm": attribution.gradient_norm(jax.tree.map(lambda g: g.sum(0), contributions))}
+    out = {}
+    for T in lengths_of(config):
+        by_length, contributions = attribution.seed_experiment(
+            entry.model, params, scale * xs[0, :T], target, entry.info.recurrent_params,
+            seed_experiment_lengths(config, T), batch_size=batch)
+        out.update({f"T{T}/gradient_vs_length": by_length,
+                    f"T{T}/contribution_norm": attribution.contribution_norms(contributions),
+                    f"T{T}/gradient_norm": attribution.gradient_norm(jax.tree.map(lambda g: g.sum(0), contributions))})
+    return out
 
 
 def _over_all(f):
@@ -310,8 +394,8 @@ class Measurement:
     then every program of ``parts`` on them (jitted functions or compiled executables), then ``spectra``
     (`spectra_fn`) on the stacks the parts returned (``"stack/..."`` keys, dropped from the result)."""
 
-    def __init__(self, init, parts: dict, spectra=None):
-        self.init, self.parts, self.spectra = init, dict(parts), spectra
+    def __init__(self, init, parts: dict, spectra=None, lengths=()):
+        self.init, self.parts, self.spectra, self.lengths = init, dict(parts), spectra, tuple(lengths)
 
     def __call__(self, keys, scales):
         params = self.init(keys)
@@ -321,12 +405,13 @@ class Measurement:
         stacks = {k: out.pop(k) for k in [k for k in out if isinstance(k, str) and k.startswith("stack/")]}
         if stacks:
             out.update(self.spectra(stacks))
-        return out
+        return expand_windows(out, self.lengths)
 
 
 def measure_fn(entry, config, dtype) -> Measurement:
     """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: every quantity of the module docstring."""
-    return Measurement(params_fn(entry, config, dtype), part_fns(entry, config, dtype), spectra_fn())
+    return Measurement(params_fn(entry, config, dtype), part_fns(entry, config, dtype), spectra_fn(),
+                       lengths_of(config))
 
 
 def peak_scaled(stack):
@@ -358,20 +443,22 @@ class Recheck:
     repeated squaring it replaces (`spectra.spectral_norm_by_squaring`), relative difference 6e-7.
     """
 
-    def __init__(self, init, stacks, top):
-        self.init, self.stacks, self.top = init, stacks, top
+    def __init__(self, init, stacks, top, lengths=()):
+        self.init, self.stacks, self.top, self.lengths = init, stacks, top, tuple(lengths)
 
     def __call__(self, keys, scales) -> dict:
         out = self.stacks(self.init(keys), keys, scales)
         tops = self.top({k: v for k, v in out.items() if k.startswith("stack/")})
-        return {int(k.split("/T")[-1]): np.asarray(v, np.float64) * np.asarray(out["peak/" + k.split("/")[-1]])
-                for k, v in tops.items()}
+        norms = {f"T{k.split('/T')[-1]}/norm": np.asarray(v, np.float64) * np.asarray(out["peak/" + k.split("/")[-1]])
+                 for k, v in tops.items()}
+        norms = expand_windows(norms, self.lengths)
+        return {int(T): norms[f"T{T}/norm"] for T in self.lengths or [int(k.split("/")[0][1:]) for k in norms]}
 
 
 def norms_fn(entry, config, dtype, lengths=None) -> Recheck:
     """The float64 recheck of float32 zeros (`Recheck`, jitted) for every T of ``lengths``
     (default: the default T only), measured in ``dtype``."""
-    lengths = tuple(lengths or (config.T,))
+    lengths = tuple(sorted(set(lengths or (config.T,))))
 
     def stacks(params, keys, scales):
         out = {}
@@ -379,7 +466,7 @@ def norms_fn(entry, config, dtype, lengths=None) -> Recheck:
             out[f"stack/T{T}"], out[f"peak/T{T}"] = peak_scaled(J[:, :, :, ::-1])  # [C, S, I, T, n, n] by distance
         return out
 
-    return Recheck(params_fn(entry, config, dtype), jax.jit(stacks), top_singular_fn())
+    return Recheck(params_fn(entry, config, dtype), jax.jit(stacks), top_singular_fn(), lengths)
 
 
 def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
@@ -396,7 +483,7 @@ def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
     The probes' QR and the SVDs run outside the sequence loop (see `_stacks`).
     """
     sk = config.sketch
-    lengths = lengths_of(config)
+    lengths, L, B = computed_lengths(config, lengths_of(config)), sequence_length(config), burn_in(config)
     r = int(sk.num_singular)
     remat = int(sk.remat_block) or None
     n = profile.site_width(entry.model, entry.site)
@@ -410,14 +497,15 @@ def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
     out = {}
     for T in lengths:
         d = profile.default_distances(T) if r else np.zeros((0,), int)
-        positions = jnp.asarray(T - 1 - d, jnp.int32)
+        end = L if B else T  # after a burn-in the window is the last T of L steps
+        positions = jnp.asarray(end - 1 - d, jnp.int32)
 
         def one_seed(seed_params, key, scale, q_seed):
-            xs = draw_inputs(entry, config, key, max(lengths), dtype)[0]
+            xs = draw_inputs(entry, config, key, L, dtype)[0]
 
             def one(args):
                 x, q = args
-                res = profile._adjoints(entry.model, seed_params, scale * x[:T], q, positions if r else None,
+                res = profile._adjoints(entry.model, seed_params, scale * x[:end], q, positions if r else None,
                                         entry.site, None, remat)
                 return res if r else (res, jnp.zeros((k, 0, n), dtype))
 
@@ -426,7 +514,7 @@ def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
         sq, rows = jax.lax.map(
             lambda sq_: jax.lax.map(lambda pkq: one_seed(pkq[0], pkq[1], sq_[0], pkq[2]), (params, keys, sq_[1])),
             (scales, probes))  # sq [C, S, I, k, T], rows [C, S, I, k, m, n]
-        frob = jnp.sqrt((n / k) * jnp.sum(sq, axis=-2))[..., ::-1]  # by distance d = T-1-t
+        frob = jnp.sqrt((n / k) * jnp.sum(sq[..., end - T:], axis=-2))[..., ::-1]  # by distance d = T-1-t
         sv = jnp.full(frob.shape + (max(r, 1),), jnp.nan, dtype)[..., :r]
         if r:
             J = jnp.swapaxes(rows, -3, -2)  # [C, S, I, m, n, n]

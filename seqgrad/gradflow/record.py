@@ -77,6 +77,15 @@ class Measures:
     bound_excess: float | None = None  # max_(s,i,d≥1) ln‖J(d)‖_∞ − d·ln ρ_s; ≤ 0: the bound holds
     lyapunov_zero_directions: int | None = None  # exactly-zero tangent directions, total over seeds
     variance_ratio: Stats | None = None  # Var(h_t)/Var(input to the state) over seeds (RG-LRU)
+    # T-independent summaries (`seqgrad.gradflow.decay.classify` of the median profile): the regime above is
+    # read from the envelope rate against config.regime.timescale; the rule of earlier versions (‖J(T−1)‖ vs
+    # 0.1·‖J(1)‖, which moves with T) is kept as regime_by_ratio.
+    regime_by_ratio: str | None = None
+    regime_rate: Stats | None = None  # envelope rate per sequence (nats/step), the spread of the regime's rate
+    timescale: float = float("nan")  # 1/|envelope rate| of the median profile (steps)
+    cut_off_distance: int | None = None  # the profile is exactly 0 from this d on (None: never)
+    lyapunov_singular: dict[str, Any] | None = None  # exactly singular tangent product: counts (None: regular)
+    lyapunov_top_between_restarts: Stats | None = None  # top exponent over the frames' last lives (see summarize)
 
     @property
     def T(self) -> int:
@@ -137,6 +146,11 @@ class EntryRecord:
     trained: dict[str, Any] | None = None
     # The norm of the profile every measure reads: "spectral" (‖J(d)‖₂, method exact) or "frobenius" (sketch).
     profile_norm: str = "spectral"
+    burn_in: int = 0  # steps before every profile window (0: the zero-state start-up)
+    timescale: float = float("nan")  # default condition: 1/|envelope rate| (steps)
+    cut_off_distance: int | None = None  # default condition: exactly 0 from this d on
+    regime_by_ratio: str | None = None  # default condition: the ratio rule of earlier versions
+    lyapunov_singular: dict[str, Any] | None = None  # default condition: exactly singular tangent product
 
     def at(self, condition: Condition) -> Measures:
         for m in self.conditions:
@@ -163,6 +177,7 @@ class ClaimRow:
     refuted_if: str  # the measurement that would have refuted it, in one line
     by_condition: list[ConditionVerdict]
     depends_on: list[str]
+    on_page: bool = True  # False: not a claim of the page (a later paper's), tested beside them
 
 
 @dataclasses.dataclass
@@ -178,6 +193,7 @@ class Report:
     architectures: dict[str, EntryRecord]
     claims: list[ClaimRow] = dataclasses.field(default_factory=list)
     compile_cache_dir: str | None = None
+    burn_in: int = 0  # steps run before every profile window (config.burn_in)
     wall_time_s: float = float("nan")
     files: dict[str, str] = dataclasses.field(default_factory=dict)
 

@@ -23,7 +23,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad.gradflow import decay, seeds, spectra
+from seqgrad.gradflow import decay, measure, seeds, spectra
 from seqgrad.gradflow.record import Condition, Measures, Stats
 
 # Architectures whose recurrence is a plain RNN under a read-out that never feeds back:
@@ -100,6 +100,9 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
     median64 = None if spectral64 is None else np.median(np.asarray(spectral64).reshape(-1, T), axis=0)
     st = status(median32, median64, dtype, config.underflow_margin_decades)
     r, s = config.regime, config.shape
+    classified = classify(profile["median"], config, exact=st == spectra.EXACT_ZERO)
+    envelope = [decay.envelope_rate(n, block=int(r.block), min_distance=config.decay_min_distance,
+                                    stop=decay.cut_off_distance(n, min_run=int(r.block)))["rate"] for n in flat]
     modules = None
     if module_norm is not None:  # [S, I, T, G]
         med = np.median(np.asarray(module_norm, np.float64).reshape(-1, T, module_norm.shape[-1]), axis=0)
@@ -130,17 +133,56 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
         decay_fit_r2=stats(np.reshape([f["r2"] for f in fits], shape2)),
         memory_horizon=stats(np.reshape(horizon, shape2)),
         first_drop_horizon=stats(np.reshape(drop, shape2)),
-        regime=decay.regime(profile["median"], growth=r.growth, preserved=r.preserved,
-                            rebound_decades=r.rebound_decades),
-        shape=decay.profile_shape(profile["median"], min_r2=s.min_r2, flat_rate=s.flat_rate,
-                                  plateau_decades=s.plateau_decades, min_distance=config.decay_min_distance),
+        regime=classified["regime"],
+        shape=classified,
+        regime_by_ratio=decay.regime(profile["median"], growth=r.growth, preserved=r.preserved,
+                                     rebound_decades=r.rebound_decades),
+        regime_rate=stats(np.reshape(envelope, shape2)),
+        timescale=classified["timescale"],
+        cut_off_distance=classified["cut_off_distance"],
+        lyapunov_singular=singular_product(lyapunov_zero_directions, config, shape2[0]),
         norm_at={str(d): float(profile["median"][d]) for d in config.fixed_distances if d < T},
         first_exact_zero_distance=_first(st, spectra.EXACT_ZERO),
         first_underflow_distance=_first(st, spectra.UNDERFLOW),
-        lyapunov_top=None if lyapunov is None else stats(np.asarray(lyapunov)[:, 0]),
+        lyapunov_top=None if lyapunov is None else lyapunov_top(lyapunov, lyapunov_zero_directions),
+        lyapunov_top_between_restarts=None if lyapunov is None else stats(np.asarray(lyapunov)[:, 0]),
         seed_experiment=seed_experiment,
         modules=modules,
     )
+
+
+def classify(norms, config, exact=None) -> dict:
+    """`decay.classify` of a profile with the thresholds of ``config.regime`` and ``config.shape``."""
+    r, s = config.regime, config.shape
+    return decay.classify(norms, timescale=float(r.timescale), block=int(r.block), min_r2=s.min_r2,
+                          plateau_decades=s.plateau_decades, rebound_decades=r.rebound_decades,
+                          min_distance=config.decay_min_distance, exact=exact)
+
+
+def singular_product(zero_directions, config, num_seeds: int) -> dict | None:
+    """``{"annihilations", "direction_steps", "share"}`` where the tangent product was exactly singular.
+
+    A frame direction annihilated by a step (|R_ii| at rounding level, `seqgrad.models.tangent_frame`)
+    means the product of step Jacobians has lost rank there: its exponent is −∞, and the finite
+    number measured over the direction's last life between restarts is not an exponent of the
+    product. None where no direction was annihilated after the burn-in.
+    """
+    if zero_directions is None:
+        return None
+    total = int(np.sum(np.asarray(zero_directions)))
+    if total == 0:
+        return None
+    lyap = config.lyapunov
+    steps = num_seeds * int(lyap.num_exponents) * max(int(lyap.T) - measure.lyapunov_burn_in(config), 1)
+    return {"annihilations": total, "direction_steps": steps, "share": total / steps}
+
+
+def lyapunov_top(exponents, zero_directions=None) -> Stats | None:
+    """`Stats` of the top exponent over seeds; None where the tangent product was exactly singular
+    (`singular_product`): its exponents are then not the finite numbers of restarted frames."""
+    if zero_directions is not None and int(np.sum(np.asarray(zero_directions))) > 0:
+        return None
+    return stats(np.asarray(exponents, np.float64)[:, 0])
 
 
 def module_summary(index: int, norms, config) -> dict:
@@ -154,17 +196,19 @@ def module_summary(index: int, norms, config) -> dict:
         "decay_rate": fit["rate"],
         "decay_fit_r2": fit["r2"],
         "memory_horizon": len(norms) if horizon is None else horizon,
-        "regime": decay.regime(norms, growth=r.growth, preserved=r.preserved, rebound_decades=r.rebound_decades),
+        "regime": classify(norms, config)["regime"],
+        "regime_by_ratio": decay.regime(norms, growth=r.growth, preserved=r.preserved,
+                                        rebound_decades=r.rebound_decades),
     }
 
 
-def seed_experiment(raw, config) -> dict:
-    """The seed's experiment of one condition from ``[S, ...]`` arrays."""
+def seed_experiment(raw, config, lengths) -> dict:
+    """The seed's experiment of one condition from ``[S, ...]`` arrays at ``lengths`` (its gradient norms)."""
     contributions = np.asarray(raw["contribution_norm"], np.float64)  # [S, L]
     last = config.seed_experiment.last_steps
     share = contributions[:, :last].sum(1) / np.maximum(contributions.sum(1), np.finfo(np.float64).tiny)
     return {
-        "lengths": list(config.seed_experiment.lengths),
+        "lengths": [int(n) for n in lengths],
         "gradient_norm": seeds.median_spread(raw["gradient_vs_length"]),
         "contribution_norm": seeds.median_spread(contributions),
         "full_gradient_norm": stats(raw["gradient_norm"]),

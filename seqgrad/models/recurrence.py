@@ -109,6 +109,7 @@ Step = Callable[[Carry, Any], Carry]
 LYAPUNOV = "lyapunov"
 
 __all__ = ["LYAPUNOV", "LyapunovSpec", "LyapunovStats", "Remat", "SquaredNorms", "SquaredNormsUnsupported",
+           "Window", "WindowUnsupported",
            "batch_major", "linear_layer", "linear_recurrence", "scan",
            "scan_layer", "time_major", "truncate_inputs"]
 
@@ -131,6 +132,41 @@ class Remat:
     @classmethod
     def tree_unflatten(cls, block, children):
         return cls(children[0], block)
+
+
+class WindowUnsupported(TypeError):
+    """A `Window` request reached code that only takes an array perturbation (not a step-wise `scan`)."""
+
+
+@jax.tree_util.register_pytree_node_class
+class Window:
+    """A perturbation ``delta`` (``[B, W, ...]``) of the last W steps only, after ``lead`` steps run forward only.
+
+    `scan` runs the first ``lead`` steps as a scan of their own, with no perturbation,
+    then the last W steps with ``delta``: since nothing differentiated enters the lead,
+    reverse mode never runs through it, so ``∂h_(L−1)/∂h_t`` for the last W steps of an
+    L-step sequence costs W reverse steps per cotangent instead of L (a burn-in, or the
+    singular values of the nearest distances of `seqgrad.gradflow.jacobian_profile`).
+    ``lead`` is static pytree data; ``delta`` may wrap `Remat` or `SquaredNorms`. Only a
+    step-wise `scan` takes it: arithmetic on it, or `linear_recurrence`, raise
+    `WindowUnsupported` (the caller then pads ``delta`` with zeros instead).
+    """
+
+    def __init__(self, delta: Any, lead: int):
+        self.delta, self.lead = delta, lead
+
+    def tree_flatten(self):
+        return (self.delta,), self.lead
+
+    @classmethod
+    def tree_unflatten(cls, lead, children):
+        return cls(children[0], lead)
+
+    def _refuse(self, *_):
+        raise WindowUnsupported("a Window perturbation is not an array: only recurrence.scan takes it")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = __rmatmul__ = _refuse
+    __getitem__ = __array__ = _refuse
 
 
 class SquaredNormsUnsupported(TypeError):
@@ -241,6 +277,9 @@ def scan(
     for key in (site,) if isinstance(site, str) else site:
         if key not in carry:
             raise ValueError(f"perturbation site {key!r} is not a carry entry; valid sites: {sorted(carry)}")
+    if isinstance(perturbation, Window):
+        return _windowed_scan(step, carry, inputs, perturbation, emit=emit, site=site, truncate=truncate,
+                              unroll=unroll, lyapunov=lyapunov, remat_block=remat_block)
 
     perturbation, block = _split_remat(perturbation)
     remat_block = block if remat_block is None else remat_block
@@ -289,6 +328,22 @@ def scan(
         if lyapunov is not None:
             out = {**out, LYAPUNOV: stats}
     return carry, out
+
+
+def _windowed_scan(step, carry, inputs, window: Window, *, emit, site, truncate, unroll, lyapunov, remat_block):
+    """`scan` of a `Window` perturbation: the lead steps forward only, then the window with ``window.delta``."""
+    if truncate is not None or lyapunov is not None:
+        raise WindowUnsupported("a Window perturbation takes no truncate and no Lyapunov request")
+    lead = int(window.lead)
+    head = jax.tree.map(lambda a: a[:lead], inputs)
+    tail = jax.tree.map(lambda a: a[lead:], inputs)
+    if lead:
+        carry, early = scan(step, carry, head, emit=emit, site=site, unroll=unroll)
+    carry, late = scan(step, carry, tail, emit=emit, perturbation=window.delta, site=site, unroll=unroll,
+                       remat_block=remat_block)
+    if not lead:
+        return carry, late
+    return carry, {name: jnp.concatenate([early[name], late[name]], axis=0) for name in emit}
 
 
 def _blocked_scan(body, state, scanned, length: int, block: int, unroll: int):
@@ -388,6 +443,8 @@ def linear_recurrence(
       ``s``: ``[T, ...]``, or ``(s, LyapunovStats)`` when ``lyapunov`` is given.
       Cost O(T) work, O(log T) depth (Blelloch 1990).
     """
+    if isinstance(perturbation, Window):
+        raise WindowUnsupported("linear_recurrence takes an array perturbation, not a Window")
     delta, requested, request = tangent_frame.split(_split_remat(perturbation)[0])
     if isinstance(delta, SquaredNorms):
         raise SquaredNormsUnsupported("linear_recurrence takes an array perturbation, not SquaredNorms")
@@ -431,6 +488,8 @@ def time_major(x):
         return Remat(time_major(x.delta), x.block)
     if isinstance(x, SquaredNorms):
         return SquaredNorms(jnp.swapaxes(x.s, 0, 1))
+    if isinstance(x, Window):
+        return Window(time_major(x.delta), x.lead)
     return jnp.swapaxes(x, 0, 1)
 
 

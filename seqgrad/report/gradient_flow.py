@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 
 from seqgrad import jsonio
-from seqgrad.gradflow import record
+from seqgrad.gradflow import measure, record
 from seqgrad.gradflow.record import Report
 from seqgrad.report import claims, plots, tables
 
@@ -33,16 +33,24 @@ def summary_markdown(report: Report, rows, config) -> str:
         f"Default condition: T = {T}, x ~ {d.input_scale:g}·N(0, 1); H = {report.hidden_size}, "
         f"D = {report.input_size}, {report.num_seeds} initialisations × {report.num_inputs} input sequences "
         f"(median [25th, 75th percentile]), {dtype}. Grid: input scale "
-        f"{tuple(config.conditions.input_scale)} × T {tuple(config.conditions.T)}. Decay rate: least-squares slope "
-        "of ln‖∂h_(T-1)/∂h_(T-1-d)‖₂ per step (negative: vanishing), printed as a rate only where the profile is "
-        f"exponential (r² ≥ {config.shape.min_r2:g}) or flat. Regime: exploding when the norm reaches "
-        f"{config.regime.growth:g}·‖J(1)‖, preserved when ‖J(T-1)‖ ≥ {config.regime.preserved:g}·‖J(1)‖, "
-        f"non-monotone after a dip of {config.regime.rebound_decades:g} decade(s) and a recovery, else vanishing. "
-        f"Memory horizon: the last d with ‖J(d)‖ ≥ {config.horizon_threshold:g}·‖J(1)‖ (first drop: the first d "
-        f"below it). Lyapunov exponents over {config.lyapunov.T} steps (QR method), nats per step.",
+        f"{tuple(config.conditions.input_scale)} × T {tuple(config.conditions.T)}. "
+        + (f"Every window of T steps ends after {report.burn_in} steps of burn-in plus the longest T, so the "
+           "profiles read the driven dynamics, not the zero-state start-up. " if report.burn_in else
+           "Profiles from the zero state (config.burn_in = 0): they include the start-up transient. ")
+        + f"Rate: the slope of ln‖∂h_(T-1)/∂h_(T-1-d)‖₂ per step along its upper envelope (maxima over blocks "
+        f"of {config.regime.block} distances; nats/step, negative: vanishing). Regime, from per-step numbers so "
+        f"that it does not move with T: vanishing when the rate is below −1/τ, exploding above 1/τ, preserved "
+        f"between (τ = {config.regime.timescale:g} steps), power-law decay when ln‖J‖ is linear in ln d, cut off "
+        f"when ‖J(d)‖ is exactly 0 from some d₀ on (fits then use d < d₀). Shape: exponential (r² ≥ "
+        f"{config.shape.min_r2:g}), power law, flat, drop then plateau, periodic (a dip of "
+        f"{config.regime.rebound_decades:g} decade(s) and a recovery). Where ‖J(1)‖ = 0 ratios are taken against "
+        f"the window maximum. Memory horizon: the last d with ‖J(d)‖ ≥ {config.horizon_threshold:g}·‖J(1)‖. "
+        f"Lyapunov exponents over {config.lyapunov.T} steps after {measure.lyapunov_burn_in(config)} (QR method), nats per "
+        "step; an exactly singular tangent product is reported as such. A verdict whose margin to its threshold "
+        "lies inside the spread over initialisations and inputs reads inconclusive.",
         "## Verdicts by condition",
         tables.verdict_matrix(rows, report.grid),
-        "## The seed's claims",
+        "## The page's claims",
         tables.claims_table(rows),
         "## Architectures (default condition)",
         tables.architecture_table(results, T),
@@ -62,12 +70,15 @@ def summary_markdown(report: Report, rows, config) -> str:
 def terminal_summary(report: Report, paths: Mapping[str, str]) -> str:
     """What the main job prints when it ends: the measured table, the verdicts and the files."""
     rows = report.claims
-    verdicts = [f"  {row.verdict:<10} {row.claim}" + (f"  (depends on {', '.join(row.depends_on)})"
-                                                      if row.depends_on else "") for row in rows]
+    measured = [row for row in rows if row.verdict != "not measured"]
+    verdicts = [f"  {row.verdict:<12} {row.claim}" + (f"  (depends on {', '.join(row.depends_on)})"
+                                                        if row.depends_on else "") for row in measured]
+    if len(measured) < len(rows):
+        verdicts.append(f"  not measured: {len(rows) - len(measured)} claim(s) whose entries this run lacks")
     return "\n".join([
         tables.architecture_table(report.architectures, report.T),
         "",
-        f"The seed's claims ({len(rows)}), over {len(report.grid)} conditions:",
+        f"The page's claims ({len(rows)}), over {len(report.grid)} conditions:",
         *verdicts,
         "",
         *(f"wrote {path}" for path in paths.values()),

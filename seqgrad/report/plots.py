@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from seqgrad.report.verdicts import CONFIRMED, NOT_MEASURED, QUALIFIED, REFUTED  # noqa: E402
+from seqgrad.report.verdicts import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, QUALIFIED, REFUTED  # noqa: E402
 
 FAMILIES = {
     "Elman RNNs": ("rnn", "orthogonal_rnn", "indrnn", "cornn", "attention_rnn"),
@@ -27,7 +27,8 @@ FAMILIES = {
     "linear recurrences": ("lru", "rg_lru", "s6", "mlstm"),
     "no recurrence": ("transformer", "dilated_conv"),
 }
-VERDICT_COLORS = {CONFIRMED: "#4daf4a", QUALIFIED: "#ffbf00", REFUTED: "#e41a1c", NOT_MEASURED: "#bdbdbd"}
+VERDICT_COLORS = {CONFIRMED: "#4daf4a", QUALIFIED: "#ffbf00", INCONCLUSIVE: "#80b1d3", REFUTED: "#e41a1c",
+                  NOT_MEASURED: "#bdbdbd"}
 
 
 def family(arch: str) -> str:
@@ -130,7 +131,7 @@ def weight_gradient(results: Mapping, path: str, *, dpi: int) -> None:
     right.set_yscale("log")
     right.set_xlabel("sequence length T")
     right.set_ylabel("‖∂L/∂W_rec‖, L = ‖h_(T-1) − y‖²")
-    right.set_title("The seed's experiment")
+    right.set_title("The snippet's experiment")
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
@@ -140,7 +141,8 @@ def weight_gradient(results: Mapping, path: str, *, dpi: int) -> None:
 
 
 def verdict_matrix(rows: Sequence, grid: Sequence, path: str, *, dpi: int) -> None:
-    """Heat map: one row per claim, one column per condition, coloured by verdict."""
+    """Heat map: one row per measured claim, one column per condition, coloured by verdict."""
+    rows = [r for r in rows if any(v.verdict != NOT_MEASURED for v in r.by_condition)] or list(rows)
     order = list(VERDICT_COLORS)
     values = np.array([[order.index(v.verdict) for v in row.by_condition] for row in rows], float)
     fig, ax = plt.subplots(figsize=(2.0 + 1.3 * len(grid), 1.0 + 0.55 * len(rows)))
@@ -152,11 +154,10 @@ def verdict_matrix(rows: Sequence, grid: Sequence, path: str, *, dpi: int) -> No
     for i, row in enumerate(rows):
         for j, v in enumerate(row.by_condition):
             ax.text(j, i, v.verdict, ha="center", va="center", fontsize=6)
-    ax.set_title("The seed's claims: verdict in each condition (input scale s, length T)", fontsize=9)
+    ax.set_title("The page's claims: verdict in each condition (input scale s, length T)", fontsize=9)
     ax.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLORS.items()], fontsize=7,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")  # the legend sits outside: "tight" sizes the page to it
     plt.close(fig)
 
 

@@ -40,40 +40,46 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _time(seconds: float) -> str:
-    return f"{seconds * 1e6:.1f} µs"
-
-
 def _rate(e) -> str:
-    """The decay rate where the profile is exponential; otherwise the shape, with the slope and r²."""
-    shape = e.shape["shape"]
-    if shape in (decay.EXPONENTIAL, decay.FLAT):
-        return _spread(e.decay_rate)
-    return f"{shape}: slope {_g(e.decay_rate.median)}, r² {_g(e.shape['r2'], 2)}"
+    """The regime's per-step rate (envelope of ‖J(d)‖, median profile) with its spread over sequences, the
+    e-folding timescale, and the shape; a power law gives its exponent, a cut-off its d₀."""
+    shape, rate = e.shape.get("shape"), e.shape.get("rate", float("nan"))
+    spread = getattr(e, "regime_rate", None)
+    text = f"{_g(rate)}" + (f" [{_g(spread.q25)}, {_g(spread.q75)}]" if spread is not None else "")
+    timescale = e.shape.get("timescale", float("nan"))
+    if isinstance(timescale, float) and math.isfinite(timescale) and timescale > 0:
+        text += f", τ = {_g(timescale)}"
+    text += f" ({shape}"
+    if shape == decay.POWER_LAW:
+        text += f", α = {_g(e.shape.get('power_law_exponent'))}"
+    elif shape not in (decay.FLAT, decay.PERIODIC):
+        text += f", r² {_g(e.shape.get('r2'), 2)}"
+    if e.shape.get("cut_off_distance") is not None:
+        text += f", exactly 0 from d = {e.shape['cut_off_distance']}"
+    return text + ")"
 
 
 def _lyapunov(e: EntryRecord) -> str:
-    """Top exponent [q25, q75]; the number of exactly-zero tangent directions where there were any."""
+    """Top exponent [q25, q75]; or, where the tangent product was exactly singular, that and its counts."""
+    singular = getattr(e, "lyapunov_singular", None)
+    if singular:
+        return (f"singular product: {singular['annihilations']} annihilated directions in "
+                f"{singular['direction_steps']} direction-steps ({100 * singular['share']:.0f}%)")
     if e.lyapunov_top is None:
         return "n/a (no recurrence)"
-    zeros = e.lyapunov_zero_directions
-    text = _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "")
-    if zeros:
-        text += f"; {zeros} exactly-zero direction{'s' if zeros != 1 else ''} over {e.num_seeds} seeds"
-    return text
+    return _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "")
 
 
 def architecture_table(results: Mapping[str, EntryRecord], T: int) -> str:
-    """The seed's table with measured columns at the default condition, one row per entry."""
-    head = ("| entry | architecture (site) | seed's path length | regime | decay rate / step [q25, q75] | "
-            "memory horizon (last d above) | first drop | ‖∂h_(T-1)/∂h_0‖ | top Lyapunov exponent | "
-            "fwd+bwd time / step | parallelisable |")
-    rows = [head, "|" + "---|" * 11]
+    """The page's table with measured columns at the default condition, one row per entry."""
+    head = ("| entry | architecture (site) | page's path length | regime | rate / step [q25, q75], timescale (shape) | "
+            "memory horizon (last d above) | ‖J(T−1)‖ | top Lyapunov exponent | parallelisable |")
+    rows = [head, "|" + "---|" * 9]
     for name, e in results.items():
+        trained = " (trained)" if getattr(e, "workdir", None) else ""
         rows.append(
-            f"| {name} | {e.arch} ({e.site}) | {_cell(e.path_length)} | {e.regime} | {_cell(_rate(e))} | "
-            f"{_horizon(e.memory_horizon, T)} | {_horizon(e.first_drop_horizon, T)} | {_end_norm(e)} | "
-            f"{_lyapunov(e)} | {_time(e.time_per_step_s)} ({e.time_implementation}) | {e.parallel} |"
+            f"| {name}{trained} | {e.arch} ({e.site}) | {_cell(e.path_length)} | {e.regime} | {_cell(_rate(e))} | "
+            f"{_horizon(e.memory_horizon, T)} | {_end_norm(e)} | {_lyapunov(e)} | {e.parallel} |"
         )
     return "\n".join(rows)
 
@@ -82,7 +88,7 @@ def conditions_table(results: Mapping[str, EntryRecord], grid: Sequence[Conditio
     """Regime and decay slope of every entry in every condition."""
     rows = ["| entry | " + " | ".join(c.label() for c in grid) + " |", "|---|" + "---|" * len(grid)]
     for name, e in results.items():
-        cells = [f"{m.regime}, {_g(m.decay_rate.median)}" for m in e.conditions]
+        cells = [f"{m.regime}, {_g(m.shape.get('rate', float('nan')))}" for m in e.conditions]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -128,7 +134,8 @@ def claims_table(rows: Sequence[ClaimRow]) -> str:
     out = ["| claim | test | measurement (default condition) | would be refuted by | verdict |",
            "|---|---|---|---|---|"]
     for row in rows:
-        cells = (_cell(x) for x in (row.claim, row.test, row.measurement, row.refuted_if))
+        claim = row.claim if getattr(row, "on_page", True) else f"*(not on the page)* {row.claim}"
+        cells = (_cell(x) for x in (claim, row.test, row.measurement, row.refuted_if))
         depends = f" on {', '.join(row.depends_on)}" if row.depends_on else ""
         out.append("| " + " | ".join(cells) + f" | **{row.verdict}**{depends} |")
     return "\n".join(out)

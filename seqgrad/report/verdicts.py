@@ -18,7 +18,8 @@ from typing import Any
 from seqgrad.gradflow.record import ClaimRow, Condition, ConditionVerdict, Measures
 
 CONFIRMED, REFUTED, QUALIFIED, NOT_MEASURED, DEPENDS = "confirmed", "refuted", "qualified", "not measured", "depends"
-VERDICTS = (CONFIRMED, REFUTED, QUALIFIED, NOT_MEASURED)
+INCONCLUSIVE = "inconclusive"  # the margin to the threshold lies inside the spread over initialisations and inputs
+VERDICTS = (CONFIRMED, REFUTED, QUALIFIED, INCONCLUSIVE, NOT_MEASURED)
 AXES = ("input_scale", "T")
 
 
@@ -47,6 +48,13 @@ class Claim:
     refuted_if: str
     names: Callable[[Any], Sequence[str]]
     rule: Callable[[Mapping[str, Subject], Any], tuple[str, str]]
+    on_page: bool = True  # False: a claim of a later paper, tested beside the page's (marked as such)
+
+
+def within_spread(margin: float, spread: float) -> bool:
+    """True where a margin to a threshold is no larger than the spread of the measured quantity over
+    initialisations and inputs: the verdict would flip inside the noise, so it is `INCONCLUSIVE`."""
+    return math.isfinite(margin) and math.isfinite(spread) and abs(margin) <= spread
 
 
 def g(value) -> str:
@@ -87,4 +95,5 @@ def evaluate_claim(claim: Claim, architectures: Mapping, config, grid: Sequence[
     verdict, depends_on = overall(rows)
     at_default = next((r.measurement for r in rows if r.condition == default), rows[0].measurement if rows else "")
     return ClaimRow(claim=claim.claim, test=test, measurement=at_default, verdict=verdict,
-                    refuted_if=claim.refuted_if.format(c=config), by_condition=rows, depends_on=depends_on)
+                    refuted_if=claim.refuted_if.format(c=config), by_condition=rows, depends_on=depends_on,
+                    on_page=claim.on_page)
