@@ -48,6 +48,25 @@ def test_exact_profile_equals_the_stack(name, site):
     assert out["singular_values"].shape == (4, 3) and np.all(np.asarray(out["frobenius_squared_std"]) == 0)
 
 
+@pytest.mark.parametrize("name,site", [("lstm", "hidden"), ("gru", "hidden"), ("transformer", "hidden")])
+def test_singular_values_at_near_distances_pull_back_through_those_steps_only(name, site):
+    """Distances up to 3 with k < n probes: the basis runs through the last 4 steps (a step-wise scan never
+    reverses the earlier ones; a Transformer is padded), the singular values equal the stack's, and the Frobenius
+    norms are the k-probe estimate (method "orthogonal_hutchinson")."""
+    distances = [0, 1, 3]
+    with jax.enable_x64(True):
+        model, params, x = setup(name)
+        J = np.asarray(state_jacobians(model, params, x, site=site))[::-1]
+        out = jacobian_profile(model, params, x, num_probes=2, distances=distances, num_singular=3, site=site)
+        program = str(jax.make_jaxpr(lambda p: profile._singular_window(
+            model, p, x, jnp.asarray([3, 2, 0]), site, 4, 3, H))(params))
+    sv = np.linalg.svd(J[distances], compute_uv=False)[:, :3]
+    np.testing.assert_allclose(out["singular_values"], sv, rtol=1e-9, atol=1e-12 * sv.max())
+    assert out["method"] == "orthogonal_hutchinson" and out["num_probes"] == 2
+    if name != "transformer":
+        assert f"length={T}" not in program and "length=4" in program
+
+
 def test_k_random_orthonormal_probes_with_k_equal_n_are_exact():
     """(n/k) Σ ‖q_iᵀ J‖² with Q [n, n] orthogonal is ‖QᵀJ‖² = ‖J‖²: the estimator's own code path;
     and the basis pass in chunks (``probe_batch``) of the Frobenius-only call."""

@@ -30,9 +30,12 @@ numbers per pass:
   adjoints; other models pull back a ``[T, n]`` perturbation.
 * **Exact singular values at chosen distances.** The n basis cotangents give the
   rows of every ``J(t)``; only the rows at the requested distances are kept
-  (``[m, n, n]``) and decomposed by SVD. Cost: n backward passes (``T·n``
-  matrix-vector products each, O(T·n³) arithmetic in all, like carrying the
-  product of step Jacobians backward) plus m SVDs of ``n × n``.
+  (``[m, n, n]``) and decomposed by SVD. Cost: n backward passes through the last
+  ``max(d) + 1`` steps only (a step-wise scan runs the earlier steps forward only,
+  `seqgrad.models.recurrence.Window`; other models pull back through all T), so the
+  cost follows the request: ``n·(max d + 1)`` matrix-vector products, plus m SVDs of
+  ``n × n``. When the distances reach T − 1 the basis covers every t and also gives
+  the Frobenius norms exactly.
 
 Memory (both): the residuals of one forward pass (O(T·n), those of any gradient)
 plus one chunk of adjoints ``[probe_batch, T, n]`` (``[probe_batch, T]`` for the
@@ -209,6 +212,28 @@ def _exact(model, params, x, positions, site, num_singular, probe_batch, remat_b
     return jnp.sum(sq, axis=0), jnp.linalg.svd(J, compute_uv=False)[:, :num_singular]
 
 
+@functools.partial(jax.jit, static_argnames=("model", "site", "window", "num_singular", "probe_batch"))
+def _singular_window(model, params, x, positions, site, window, num_singular, probe_batch):
+    """Top singular values ``[m, r]`` of ``J`` at ``positions`` (indices into the last ``window`` steps) from the
+    n basis cotangents pulled back through those steps only (`recurrence.Window`: the earlier steps run forward
+    only), n·window reverse steps; models without a step-wise scan at the site pull back through all T."""
+    T, n = x.shape[0], site_width(model, site)
+    lead = T - window
+
+    def last_probe(perturbation):
+        _, probe = model.apply(params, x[None], perturbation, site=site, return_probe=True)
+        return probe[0, -1]
+
+    zeros = jnp.zeros((window, n), x.dtype)
+    try:
+        _, pullback = jax.vjp(lambda delta: last_probe(recurrence.Window(delta[None], lead)), zeros)
+    except (recurrence.WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan: pad with zeros
+        _, pullback = jax.vjp(
+            lambda delta: last_probe(jnp.concatenate([jnp.zeros((lead, n), x.dtype), delta])[None]), zeros)
+    rows = jax.lax.map(lambda q: pullback(q)[0][positions], jnp.eye(n, dtype=x.dtype), batch_size=probe_batch)
+    return jnp.linalg.svd(jnp.swapaxes(rows, 0, 1), compute_uv=False)[:, :num_singular]  # rows: [n, m, n]
+
+
 def jacobian_profile(
     model: nn.Module,
     params,
@@ -228,9 +253,9 @@ def jacobian_profile(
       model, params: a registered seqgrad model and its variables.
       x: one sequence ``[T, D]``.
       num_probes: k, probe cotangents for the Frobenius norms; ``k >= n`` (n the
-        site width) gives them exactly (the identity basis), and so does any call
-        that computes singular values (its n basis cotangents give them for free):
-        pass ``distances=()`` for the k-probe cost alone.
+        site width) gives them exactly (the identity basis), and so does a call whose
+        singular values reach the largest distance T − 1 (its n basis cotangents then
+        run over the whole sequence and give them for free).
       distances: distances d in ``[0, T-1]`` for the singular values (default:
         `default_distances`, ~64 log-spaced); ``()`` skips them.
       num_singular: r, singular values kept per distance (``<= n``; default
@@ -275,7 +300,8 @@ def jacobian_profile(
         d = d[:0]
     k = min(num_probes, n)
     positions = jnp.asarray(T - 1 - d, jnp.int32)
-    exact = bool(d.size) or k == n
+    window = int(d.max()) + 1 if d.size else 0
+    exact = k == n or window == T  # the basis runs over the whole sequence anyway: its Frobenius norms are free
     sv = None
     if exact:  # the n basis cotangents; their Frobenius norms are exact and free
         chunk = probe_batch or basis_chunk(T, n, x.dtype.itemsize)
@@ -284,6 +310,10 @@ def jacobian_profile(
     else:
         key = jax.random.key(seed)
         estimate, std = _frobenius(model, params, x, key, site, k, probe_batch or k, remat_block)
+        if window:  # the basis only through the last max(d) + 1 steps: n·(max d + 1) reverse steps, not n·T
+            chunk = probe_batch or basis_chunk(window, n, x.dtype.itemsize)
+            sv = _singular_window(model, params, x, jnp.asarray(window - 1 - d, jnp.int32), site, window,
+                                  num_singular, chunk)
     if sv is None:
         sv = jnp.zeros((0, num_singular), x.dtype)
     return {
