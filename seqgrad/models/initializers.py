@@ -39,6 +39,28 @@ def recurrent_initializer(name: str, scale: float = 1.0):
     raise ValueError(f"recurrent_init={name!r} is invalid; valid choices: {list(RECURRENT_INITS)}")
 
 
+def chrono_log_times(key, size: int, t_max: int, dtype=jnp.float32) -> jax.Array:
+    """``[size]`` values ``log u``, ``u ~ U(1, t_max − 1)``: chrono initialisation's gate biases.
+
+    Tallec & Ollivier (2018), "Can recurrent neural networks warp time?": a gate that
+    keeps ``σ(log u) = u/(1 + u)`` of the state per step forgets over ``≈ 1 + u`` steps,
+    so the units' characteristic times spread over ``2 … t_max`` (the range of delays
+    the task needs). An LSTM takes ``b_f = log u``, ``b_i = −b_f``; the GRU, whose keep
+    gate is ``1 − z`` here, ``b_z = −log u`` (`seqgrad.models.gru`).
+    """
+    u = jax.random.uniform(key, (size,), jnp.float32, 1.0, max(float(t_max) - 1.0, 1.0))
+    return jnp.log(u).astype(dtype)
+
+
+def check_chrono(options) -> None:
+    """Raises `ValueError` unless ``options["chrono"]`` (if present) is an integer >= 0 (0 = off)."""
+    value = options.get("chrono", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"chrono={value!r} is invalid: it must be an integer >= 0 (0 = off; T_max, e.g. the task's delay)"
+        )
+
+
 # Input kernels: LeCun normal, N(0, 1/D_in), so that U x_t has unit variance per unit.
 input_initializer = nn.initializers.lecun_normal
 
