@@ -24,6 +24,7 @@ from typing import Any
 import ml_collections
 
 from seqgrad import configkeys, models, modelspec, tasks
+from seqgrad.train import flossing
 from seqgrad.train.hparams import VMAPPABLE, parse_hparams, replica_config, replicas  # noqa: F401  (re-exported)
 from seqgrad.train.validation import CLIPS, OPTIMIZERS, REPLICA_EXECUTION, SCHEDULES, validate  # noqa: F401
 
@@ -71,6 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.allow_config_change = False  # resume a workdir whose saved config differs
     c.train.progress = True  # progress bar (a terminal) or plain lines
     c.train.interrupt_grace_s = 60.0  # after SIGTERM/SIGINT, exit anyway after this long (or on a second one)
+    c.train.flossing = flossing.defaults()  # gradient flossing (Engelken 2023), off at weight 0
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
