@@ -121,3 +121,16 @@ def test_measured_exponent_matches_the_theory_in_the_chaotic_phase():
 def test_bad_input_is_one_line(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_elman_prediction_reads_the_rnn_options():
+    """The RNN's default (orthogonal, g = 1) at s = 1: ½·ln χ₁(1, 1) = −0.4595 (the repository's
+    measured decay rate of that entry at s = 1 is −0.457); critical: λ = 0; identity: no prediction."""
+    default = meanfield.elman_prediction({}, 1.0)
+    assert default["gain"] == 1.0 and default["lyapunov"] == pytest.approx(meanfield.lyapunov(1.0, 1.0))
+    assert default["lyapunov"] == pytest.approx(-0.4595, abs=1e-4)
+    critical = meanfield.elman_prediction({"recurrent_init": "critical", "critical_input_scale": 0.5}, 0.5)
+    assert critical["gain"] == pytest.approx(meanfield.critical_gain(0.5)) and abs(critical["lyapunov"]) < 1e-10
+    assert meanfield.elman_prediction({"recurrent_init": "identity"}, 1.0) is None
+    assert meanfield.elman_prediction({"activation": "linear", "recurrent_init": "normal",
+                                       "recurrent_scale": 1.5}, 1.0) is None

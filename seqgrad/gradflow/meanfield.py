@@ -212,3 +212,38 @@ def profile(gain: float, input_scale: float, distances, activation: str = "tanh"
     """
     d = np.asarray(distances, dtype=np.float64)
     return np.exp(d * lyapunov(gain, input_scale, activation, bias_scale=bias_scale))
+
+
+# Recurrent initialisers of `seqgrad.models.rnn.RNN` the theory covers: i.i.d. Gaussian W
+# (normal, critical) and scale·Q with Q Haar-orthogonal, whose entries have the same
+# variance g²/N and whose χ₁ is the same mean-field quantity.
+COVERED_INITS = ("normal", "critical", "orthogonal")
+
+
+def elman_prediction(options: dict, input_scale: float) -> dict[str, float] | None:
+    """The mean-field prediction for an `RNN` entry with model ``options`` driven by
+    ``x ~ input_scale·N(0, 1)^D``; None where the theory does not apply.
+
+    Args:
+      options: the RNN's options (``activation``, ``recurrent_init``, ``recurrent_scale``,
+        ``critical_input_scale``; absent ones take the RNN's defaults).
+      input_scale: s, the standard deviation of the inputs (the drive per unit, module docstring).
+
+    Returns:
+      ``{"gain", "q_star", "chi1", "lyapunov", "timescale"}``, with ``lyapunov`` the slope
+      (nats per step) of ``log ‖∂h_T/∂h_{T−d}‖`` against d that `profile` draws; None for
+      ``recurrent_init="identity"`` (a deterministic W: no mean field) and for an
+      unbounded φ whose variance diverges.
+    """
+    activation = options.get("activation", "tanh")
+    init = options.get("recurrent_init", "orthogonal")
+    if init not in COVERED_INITS or activation not in _ACTIVATIONS:
+        return None
+    gain = float(options.get("recurrent_scale", 1.0))
+    if init == "critical":
+        gain *= critical_gain(float(options.get("critical_input_scale", 1.0)), activation)
+    q = q_star(gain, input_scale, activation)
+    if not math.isfinite(q):
+        return None
+    return {"gain": gain, "q_star": q, "chi1": chi1(gain, input_scale, activation),
+            "lyapunov": lyapunov(gain, input_scale, activation), "timescale": timescale(gain, input_scale, activation)}
