@@ -108,22 +108,30 @@ def plot(table: Mapping[str, Any], path: str, dpi: int = 110) -> str | None:
     import matplotlib.pyplot as plt
 
     archs = sorted(table)
+    remedies = sorted({r for arch in table.values() for r in arch}, key=lambda r: (r != "none", r))
+    colors = {r: plt.get_cmap("tab10")(k % 10) for k, r in enumerate(remedies)}  # one colour per remedy everywhere
     fig, axes = plt.subplots(1, len(archs), figsize=(3.6 * len(archs), 3.0), squeeze=False, sharey=True)
     for ax, arch in zip(axes[0], archs):
-        for k, remedy in enumerate(sorted(table[arch], key=lambda r: (r != "none", r))):
+        lengths = sorted({T for r in table[arch].values() for T in r})
+        for remedy in remedies:
+            if remedy not in table[arch]:
+                continue
             Ts = sorted(table[arch][remedy])
             # A small vertical offset per remedy keeps overlapping lines apart.
-            ys = [table[arch][remedy][T]["success"] + 0.012 * k for T in Ts]
-            ax.plot(Ts, ys, marker="o", lw=2.2 if remedy == "none" else 1.3,
+            ys = [table[arch][remedy][T]["success"] + 0.012 * remedies.index(remedy) for T in Ts]
+            ax.plot(Ts, ys, marker="o", color=colors[remedy], lw=2.2 if remedy == "none" else 1.3,
                     ls="--" if remedy == "none" else "-", label=remedy)
         ax.set_title(arch)
         ax.set_xlabel("delay T")
-        if len({T for r in table[arch].values() for T in r}) > 1:
+        if len(lengths) > 1:
             ax.set_xscale("log")
+            ax.set_xticks(lengths, [str(T) for T in lengths])
+            ax.minorticks_off()
         ax.set_ylim(-0.05, 1.15)
         ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colors[r], marker="o", ls="--" if r == "none" else "-") for r in remedies]
     axes[0][0].set_ylabel("success (fraction of seeds)")
-    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axes[0][-1].legend(handles, remedies, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
