@@ -10,9 +10,11 @@ to every replica's ``eval``
                                     ‖∂h_{T−1}/∂h_{T−1−d}‖₂ ≥ threshold·‖J(1)‖ (T − 1 when it
                                     never falls that low within the sequence)
 
-measured on one held-out sequence of the task (the same for every replica and point of a
-T) at the initial parameters (after flossing before training, when the point has it) and
-at the final checkpoint. The sweep is resumable as any sweep: finished points are skipped.
+λ₁ on one held-out sequence of the task (key `PROBE_SEED`: the same for every replica and
+point of a T), the horizon on each replica's gradient-flow snapshot sequence
+(`Trainer.snapshot`), at the initial parameters (after flossing before training, when the
+point has it) and at the final checkpoint. The sweep is resumable as any sweep: finished
+points are skipped (a run that finished training but not its measurements is not re-measured).
 """
 
 from __future__ import annotations
