@@ -148,6 +148,14 @@ def _tensorboard_tags(directory):
     return tags
 
 
+def test_a_run_saved_before_flossing_existed_resumes():
+    """A saved config without train.flossing.* equals today's at the defaults, not at weight 0.5."""
+    saved = {k: v for k, v in config_lib.flatten(tiny_config("rnn")).items() if not k.startswith("train.flossing.")}
+    assert config_lib.differences(saved, tiny_config("rnn")) == []
+    changed = config_lib.differences(saved, tiny_config("rnn", **{"train.flossing.weight": 0.5}))
+    assert changed == ["train.flossing.weight: '<absent>' -> 0.5"]
+
+
 @pytest.mark.parametrize(
     "overrides, match",
     [

@@ -46,6 +46,10 @@ RESUMABLE_CHANGES = (
 )
 
 
+# Sections added to the schema later: a saved config without them ran with their defaults.
+ADDED_SECTIONS = ("train.flossing.",)
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every key of a run, with defaults (an LSTM on the adding problem, T = 100)."""
     c = ml_collections.ConfigDict()
@@ -202,12 +206,15 @@ def flatten(config) -> dict[str, Any]:
 
 def differences(saved: dict[str, Any], config) -> list[str]:
     """Dotted keys whose values differ between a saved (flat) config and ``config``,
-    ignoring `RESUMABLE_CHANGES`; each entry reads ``"key: saved -> new"``."""
+    ignoring `RESUMABLE_CHANGES` and the keys of `ADDED_SECTIONS` that the saved config lacks
+    while ``config`` holds their defaults; each entry reads ``"key: saved -> new"``."""
     new = flatten(config)
+    defaults = flatten(base_config())
     out = []
     for key in sorted(set(saved) | set(new)):
-        if key in RESUMABLE_CHANGES:
-            continue
+        if key in RESUMABLE_CHANGES or (key.startswith(ADDED_SECTIONS) and key not in saved
+                                        and new[key] == defaults.get(key, "<absent>")):
+            continue  # a key added to the schema after the run started, at its default: nothing changed
         old_value, new_value = saved.get(key, "<absent>"), new.get(key, "<absent>")
         if old_value != new_value:
             out.append(f"{key}: {old_value!r} -> {new_value!r}")
