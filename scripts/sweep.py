@@ -18,7 +18,6 @@ from absl import flags
 from ml_collections import config_flags
 
 from seqgrad import cli
-from seqgrad.train import config as config_lib
 from seqgrad.train import distributed, sweep, workdir
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,11 +36,7 @@ def main(argv):
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     points = sweep.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
-    for group in sweep.group_points(sweep.make_points(_CONFIG.value, points, overrides)):
-        try:
-            config_lib.validate(group.config())
-        except ValueError as e:
-            raise ValueError(f"sweep point {group.name()}: {e}") from None
+    sweep.validate_points(_CONFIG.value, points, overrides)
     root = workdir.prepare(_WORKDIR.value)
     with workdir.lock(root, enabled=distributed.is_main_process()):
         result = sweep.run_sweep(_CONFIG.value, points, root, overrides=overrides)

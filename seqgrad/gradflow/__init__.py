@@ -11,6 +11,7 @@
 * `parameter_jacobians`: ``∂h_{T-1}/∂θ`` for every parameter leaf (`sensitivity`,
   which also holds the curse-of-memory moments of scalar recurrences).
 * `lyapunov_exponents`: QR-method Lyapunov exponents of the recurrence.
+* `meanfield`: the mean-field prediction (q*, χ₁, ½·ln χ₁, critical gain) for random Elman RNNs.
 * `attribution`: the seed's weight-gradient experiment and its decomposition by
   distance from the loss.
 * `seeds`: statistics over vmapped initialisations.
@@ -22,7 +23,7 @@ from seqgrad.gradflow.jacobians import input_jacobians, state_jacobians
 from seqgrad.gradflow.lyapunov import lyapunov_exponents
 from seqgrad.gradflow import profile
 from seqgrad.gradflow.profile import jacobian_profile
-from seqgrad.gradflow import sensitivity
+from seqgrad.gradflow import meanfield, sensitivity
 from seqgrad.gradflow.sensitivity import parameter_jacobians
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "input_jacobians",
     "jacobian_profile",
     "lyapunov_exponents",
+    "meanfield",
     "parameter_jacobians",
     "profile",
     "seeds",

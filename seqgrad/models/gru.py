@@ -41,19 +41,27 @@ from jax import lax
 from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.handwritten_vjp import ROW_CONTRACTION, gate_blocks
-from seqgrad.models.initializers import input_initializer
+from seqgrad.models.initializers import check_chrono, chrono_log_times, input_initializer
 from seqgrad.models.registry import register
 
 # Scan unroll factor chosen with benchmarks/bench_cells.py (CPU, float32).
 DEFAULT_UNROLL = 1
 
 
-def gru_bias_init(update_bias: float):
-    """Zeros, except ``update_bias`` on the update-gate block ``[0:H]``."""
+def gru_bias_init(update_bias: float, chrono: int = 0):
+    """Zeros, except ``update_bias`` on the update-gate block ``[0:H]``; with ``chrono = T_max > 0``,
+    chrono initialisation instead: ``b_z = −log u``, ``u ~ U(1, T_max − 1)``.
+
+    The sign: here ``z`` is the share of the new candidate, so the gate that keeps the
+    state is ``1 − z = σ(−b_z) = σ(log u)``, the LSTM's chrono forget gate (Tallec &
+    Ollivier 2018 write the GRU with the complementary gate and ``b = log u``); with all
+    weights zero, ``∂h_T/∂h_t = diag(u/(1 + u))^(T−t)``, characteristic times ``1 + u``.
+    """
 
     def init(key, shape, dtype=jnp.float32):
-        del key
         H = shape[0] // 3
+        if chrono:
+            return jnp.zeros(shape, dtype).at[:H].set(-chrono_log_times(key, H, chrono, dtype))
         return jnp.zeros(shape, dtype).at[:H].set(update_bias)
 
     return init
@@ -136,6 +144,7 @@ class GRUOptions(nn.Module):
 
     hidden_size: int
     update_bias: float = 0.0
+    chrono: int = 0
     unroll: int = DEFAULT_UNROLL
     fused: bool = True
 
@@ -150,7 +159,7 @@ class GRULayer(GRUOptions):
         U = self.param("input_kernel", input_initializer(), (x.shape[-1], 3 * H), dtype)
         W_zr = self.param("recurrent_kernel", nn.initializers.orthogonal(), (H, 2 * H), dtype)
         W_h = self.param("candidate_kernel", nn.initializers.orthogonal(), (H, H), dtype)
-        b = self.param("bias", gru_bias_init(self.update_bias), (3 * H,), dtype)
+        b = self.param("bias", gru_bias_init(self.update_bias, self.chrono), (3 * H,), dtype)
         h = handwritten_vjp.run(
             GRU_CELL, (W_zr, W_h, U, b), x, handwritten=self.fused,
             perturbation=perturbation, truncate=truncate, unroll=self.unroll,
@@ -162,6 +171,7 @@ def validate(options):
     value = options.get("update_bias", 0.0)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"update_bias={value!r} is invalid: it must be a real number (e.g. 0.0 or -1.0)")
+    check_chrono(options)
 
 
 @register(
@@ -177,7 +187,8 @@ class GRU(RecurrentModel, GRUOptions):
     """GRU (the seed's equations, Cho et al. 2014); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``update_bias`` (initial update-gate bias b_z, default 0.0; negative keeps
-    more of ``h_{t-1}``); ``num_layers``; ``unroll`` (scan unroll factor); ``fused``
+    more of ``h_{t-1}``); ``chrono`` (T_max > 0: chrono initialisation of ``b_z``, replacing
+    ``update_bias``, see `gru_bias_init`; 0 = off); ``num_layers``; ``unroll`` (scan unroll factor); ``fused``
     (default True: plain calls run the hand-written VJP of `GRU_CELL`, see
     `seqgrad.models.handwritten_vjp`; False: always autodiff of the generic scan, which
     also supports forward mode, `jax.jvp`/`jax.jacfwd`). Both give the same numbers.

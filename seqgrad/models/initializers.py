@@ -8,6 +8,13 @@ recurrent matrix, scaled by ``scale``:
 * ``identity``: ``scale · I`` (IRNN, Le et al. 2015).
 * ``normal``: i.i.d. ``N(0, scale² / H)``, spectral radius ≈ ``scale``
   (circular law).
+
+As remedies (docs/remedies.md), their predicted profiles ‖∂h_T/∂h_{T−d}‖ for a tanh
+Elman RNN driven with input scale s: ``normal`` and ``orthogonal`` at gain g both decay
+as ``e^{d·½ln χ₁(g, s)}`` (`seqgrad.gradflow.meanfield`; orthogonal keeps every singular
+value at ``scale`` only for a linear φ); ``identity`` with ReLU (IRNN) passes the
+gradient unchanged along the units that stay active; the rnn's ``"critical"`` is
+``normal`` at the gain where χ₁ = 1 (`seqgrad.models.rnn`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,28 @@ def recurrent_initializer(name: str, scale: float = 1.0):
 
         return normal
     raise ValueError(f"recurrent_init={name!r} is invalid; valid choices: {list(RECURRENT_INITS)}")
+
+
+def chrono_log_times(key, size: int, t_max: int, dtype=jnp.float32) -> jax.Array:
+    """``[size]`` values ``log u``, ``u ~ U(1, t_max − 1)``: chrono initialisation's gate biases.
+
+    Tallec & Ollivier (2018), "Can recurrent neural networks warp time?": a gate that
+    keeps ``σ(log u) = u/(1 + u)`` of the state per step forgets over ``≈ 1 + u`` steps,
+    so the units' characteristic times spread over ``2 … t_max`` (the range of delays
+    the task needs). An LSTM takes ``b_f = log u``, ``b_i = −b_f``; the GRU, whose keep
+    gate is ``1 − z`` here, ``b_z = −log u`` (`seqgrad.models.gru`).
+    """
+    u = jax.random.uniform(key, (size,), jnp.float32, 1.0, max(float(t_max) - 1.0, 1.0))
+    return jnp.log(u).astype(dtype)
+
+
+def check_chrono(options) -> None:
+    """Raises `ValueError` unless ``options["chrono"]`` (if present) is an integer >= 0 (0 = off)."""
+    value = options.get("chrono", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"chrono={value!r} is invalid: it must be an integer >= 0 (0 = off; T_max, e.g. the task's delay)"
+        )
 
 
 # Input kernels: LeCun normal, N(0, 1/D_in), so that U x_t has unit variance per unit.

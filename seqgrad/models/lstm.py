@@ -43,7 +43,7 @@ from jax import lax
 from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.handwritten_vjp import gate_blocks
-from seqgrad.models.initializers import input_initializer
+from seqgrad.models.initializers import check_chrono, chrono_log_times, input_initializer
 from seqgrad.models.registry import register
 
 # Scan unroll factor chosen with benchmarks/bench_cells.py (CPU, float32).
@@ -58,12 +58,16 @@ def gate_scale(hidden_size: int, dtype) -> jnp.ndarray:
     return jnp.concatenate([jnp.full((3 * H,), 0.5, dtype), jnp.ones((H,), dtype)])
 
 
-def lstm_bias_init(forget_bias: float):
-    """Zeros, except ``forget_bias`` on the forget-gate block ``[H:2H]``."""
+def lstm_bias_init(forget_bias: float, chrono: int = 0):
+    """Zeros, except ``forget_bias`` on the forget-gate block ``[H:2H]``; with ``chrono = T_max > 0``,
+    chrono initialisation instead: ``b_f = log u``, ``u ~ U(1, T_max − 1)``, and ``b_i = −b_f``
+    (Tallec & Ollivier 2018; `seqgrad.models.initializers.chrono_log_times`)."""
 
     def init(key, shape, dtype=jnp.float32):
-        del key
         H = shape[0] // 4
+        if chrono:
+            b_f = chrono_log_times(key, H, chrono, dtype)
+            return jnp.zeros(shape, dtype).at[H : 2 * H].set(b_f).at[:H].set(-b_f)
         return jnp.zeros(shape, dtype).at[H : 2 * H].set(forget_bias)
 
     return init
@@ -137,6 +141,7 @@ class LSTMOptions(nn.Module):
 
     hidden_size: int
     forget_bias: float = 1.0
+    chrono: int = 0
     unroll: int = DEFAULT_UNROLL
     fused: bool = True
 
@@ -154,7 +159,7 @@ class LSTMLayer(LSTMOptions):
         dtype = x.dtype
         U = self.param("input_kernel", input_initializer(), (x.shape[-1], 4 * H), dtype)
         W = self.param("recurrent_kernel", nn.initializers.orthogonal(), (H, 4 * H), dtype)
-        b = self.param("bias", lstm_bias_init(self.forget_bias), (4 * H,), dtype)
+        b = self.param("bias", lstm_bias_init(self.forget_bias, self.chrono), (4 * H,), dtype)
         keys = SITE_KEYS[site]
         out = handwritten_vjp.run(
             LSTM_CELL, (W, U, b), x, handwritten=self.fused, perturbation=perturbation,
@@ -168,6 +173,7 @@ def validate(options):
     value = options.get("forget_bias", 1.0)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"forget_bias={value!r} is invalid: it must be a real number (e.g. 1.0 or 0.0)")
+    check_chrono(options)
 
 
 @register(
@@ -184,7 +190,8 @@ def validate(options):
 class LSTM(RecurrentModel, LSTMOptions):
     """LSTM (the seed's equations); ``x: [B, T, D] -> h: [B, T, H]``.
 
-    Options: ``forget_bias`` (initial forget-gate bias, default 1.0); ``num_layers``;
+    Options: ``forget_bias`` (initial forget-gate bias, default 1.0); ``chrono`` (T_max > 0:
+    chrono initialisation of the input and forget biases, replacing ``forget_bias``; 0 = off); ``num_layers``;
     ``unroll`` (scan unroll factor); ``fused`` (default True: plain calls run the
     hand-written VJP of `LSTM_CELL`, see `seqgrad.models.handwritten_vjp`; False: always
     autodiff of the generic scan, which also supports forward mode). Sites: ``"hidden"``

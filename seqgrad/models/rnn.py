@@ -11,6 +11,14 @@ bottleneck"): with a linear φ, ``∂h_T/∂h_t = (Wᵀ)^(T-t)`` exactly.
 
 Elman (1990), "Finding structure in time"; ``recurrent_init="identity"`` with
 ``activation="relu"`` is the IRNN of Le, Jaitly & Hinton (2015).
+
+``recurrent_init="critical"``: ``W ~ N(0, (recurrent_scale·g*)²/H)`` with
+``g* = seqgrad.gradflow.meanfield.critical_gain(critical_input_scale, activation)``,
+the gain at which the mean-field χ₁ = 1 for inputs ``x ~ critical_input_scale·N(0, 1)^D``
+(the input kernel is LeCun normal, so the drive per unit has variance
+``critical_input_scale²``): the top Lyapunov exponent is ≈ 0 and gradients neither
+vanish nor explode exponentially at initialisation (Poole et al. 2016; Chen,
+Pennington & Schoenholz 2018). For tanh, g* = 1.856 at ``critical_input_scale = 1``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from seqgrad.gradflow import meanfield
 from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters
@@ -72,10 +81,30 @@ def elman_cell(activation: str) -> handwritten_vjp.Cell:
     )
 
 
+# "critical": the normal initialiser at the mean-field critical gain (module docstring).
+RNN_RECURRENT_INITS = RECURRENT_INITS + ("critical",)
+
+
+def recurrent_init_and_scale(options) -> tuple[str, float]:
+    """``(recurrent_init, recurrent_scale)`` to build ``W`` with; ``"critical"`` becomes
+    ``("normal", recurrent_scale · critical_gain(critical_input_scale, activation))``."""
+    if options.recurrent_init != "critical":
+        return options.recurrent_init, options.recurrent_scale
+    gain = meanfield.critical_gain(float(options.critical_input_scale), options.activation)
+    return "normal", options.recurrent_scale * gain
+
+
+def validate(options):
+    value = options.get("critical_input_scale", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"critical_input_scale={value!r} is invalid: it must be a finite number >= 0 (e.g. 1.0)")
+
+
 class RNNOptions(ElmanOptions):
     """The options of `RNN` (and of its layer), declared once."""
 
     activation: str = "tanh"
+    critical_input_scale: float = 1.0
     fused: bool = True
 
 
@@ -84,7 +113,7 @@ class ElmanLayer(RNNOptions):
 
     @nn.compact
     def __call__(self, x, perturbation=None, site="hidden", truncate=None):
-        U, W, b = elman_parameters(self, x.shape[-1], self.hidden_size, x.dtype, self.recurrent_init, self.recurrent_scale)
+        U, W, b = elman_parameters(self, x.shape[-1], self.hidden_size, x.dtype, *recurrent_init_and_scale(self))
         h = handwritten_vjp.run(
             elman_cell(self.activation), (W, U, b), x, handwritten=self.fused,
             perturbation=perturbation, truncate=truncate, unroll=self.unroll,
@@ -97,7 +126,8 @@ class ElmanLayer(RNNOptions):
     path_length="O(T)",
     parallel="no",
     paper="Elman 1990; IRNN: Le, Jaitly & Hinton 2015",
-    choices={"activation": tuple(ACTIVATIONS), "recurrent_init": RECURRENT_INITS},
+    choices={"activation": tuple(ACTIVATIONS), "recurrent_init": RNN_RECURRENT_INITS},
+    validate=validate,
     claim="each backward step multiplies by Wᵀ·diag(φ'(z_t)): gradients vanish or explode exponentially",
     recurrent_params=("recurrent_kernel",),
 )
@@ -105,7 +135,9 @@ class RNN(RecurrentModel, RNNOptions):
     """Vanilla Elman RNN ``h_t = φ(W h_{t-1} + U x_t + b)``; ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``activation`` in {tanh, relu, linear}; ``recurrent_init`` in
-    {orthogonal, identity, normal} scaled by ``recurrent_scale``; ``num_layers``;
+    {orthogonal, identity, normal, critical} scaled by ``recurrent_scale``
+    (``critical``: normal at the mean-field critical gain for inputs of standard
+    deviation ``critical_input_scale``, default 1.0; see the module docstring); ``num_layers``;
     ``unroll`` (scan unroll factor); ``fused`` (default True: plain calls run the
     hand-written VJP of `elman_cell`, see `seqgrad.models.handwritten_vjp`; False:
     always autodiff of the generic scan, which also supports forward mode).

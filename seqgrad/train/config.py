@@ -24,6 +24,7 @@ from typing import Any
 import ml_collections
 
 from seqgrad import configkeys, models, modelspec, tasks
+from seqgrad.train import flossing
 from seqgrad.train.hparams import VMAPPABLE, parse_hparams, replica_config, replicas  # noqa: F401  (re-exported)
 from seqgrad.train.validation import CLIPS, OPTIMIZERS, REPLICA_EXECUTION, SCHEDULES, validate  # noqa: F401
 
@@ -43,6 +44,10 @@ RESUMABLE_CHANGES = (
     "mesh.replica",
     "mesh.data",
 )
+
+
+# Sections added to the schema later: a saved config without them ran with their defaults.
+ADDED_SECTIONS = ("train.flossing.",)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -71,6 +76,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.allow_config_change = False  # resume a workdir whose saved config differs
     c.train.progress = True  # progress bar (a terminal) or plain lines
     c.train.interrupt_grace_s = 60.0  # after SIGTERM/SIGINT, exit anyway after this long (or on a second one)
+    c.train.flossing = flossing.defaults()  # gradient flossing (Engelken 2023), off at weight 0
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
@@ -200,12 +206,15 @@ def flatten(config) -> dict[str, Any]:
 
 def differences(saved: dict[str, Any], config) -> list[str]:
     """Dotted keys whose values differ between a saved (flat) config and ``config``,
-    ignoring `RESUMABLE_CHANGES`; each entry reads ``"key: saved -> new"``."""
+    ignoring `RESUMABLE_CHANGES` and the keys of `ADDED_SECTIONS` that the saved config lacks
+    while ``config`` holds their defaults; each entry reads ``"key: saved -> new"``."""
     new = flatten(config)
+    defaults = flatten(base_config())
     out = []
     for key in sorted(set(saved) | set(new)):
-        if key in RESUMABLE_CHANGES:
-            continue
+        if key in RESUMABLE_CHANGES or (key.startswith(ADDED_SECTIONS) and key not in saved
+                                        and new[key] == defaults.get(key, "<absent>")):
+            continue  # a key added to the schema after the run started, at its default: nothing changed
         old_value, new_value = saved.get(key, "<absent>"), new.get(key, "<absent>")
         if old_value != new_value:
             out.append(f"{key}: {old_value!r} -> {new_value!r}")

@@ -35,7 +35,7 @@ from seqgrad import jsonio
 from seqgrad.report.progress import Progress
 from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
-from seqgrad.train import distributed, interrupt
+from seqgrad.train import distributed, flossing, interrupt
 from seqgrad.train import workdir as workdir_lib
 from seqgrad.train.checkpoint import Checkpointer, complete_steps
 from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted, TrainingError  # noqa: F401  (re-exported)
@@ -102,6 +102,7 @@ def _row(step: int, metrics: dict[str, np.ndarray], elapsed: float, length: int)
     row.update({k: _median(v) for k, v in per_replica.items()})
     row["nonfinite"] = int(np.sum(per_replica["nonfinite"]))
     row["steps_per_s"] = length / elapsed if elapsed > 0 else None
+    row.update(flossing.row_entries(metrics))
     if metrics["loss"].shape[1] > 1:
         row["replicas"] = {k: v.tolist() for k, v in per_replica.items()}
     return row

@@ -31,6 +31,7 @@ import optax
 from seqgrad import tasks
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed
+from seqgrad.train import flossing as flossing_lib
 from seqgrad.train import optim as optim_lib
 
 INIT, DATA, EVAL, SNAPSHOT = 0, 1, 2, 3  # fold_in tags of the root key
@@ -75,6 +76,7 @@ class Trainer:
         self.model = config_lib.make_model(config)
         self.tx = optim_lib.make_optimizer(config.optim, config.train.steps)
         self.replicas = config_lib.replicas(config)
+        self.flossing = flossing_lib.Flossing.from_config(config, self.model, self.task)  # None: off
         self.mesh = mesh
         num_devices = 1 if mesh is None else mesh.devices.size
         # One replica: vmap over an axis of size 1 is the plain computation.
@@ -147,6 +149,8 @@ class Trainer:
                 x = jnp.zeros((1, self.task.seq_len, self.task.input_dim), jnp.float32)
                 variants = [m.init(k_model, x) for m in init_models]
                 model_params = jax.tree.map(lambda *v: jnp.stack(v)[group], *variants)
+                if self.flossing is not None:  # flossing before training
+                    model_params = self.flossing.pretrain(model_params, jax.random.fold_in(root, flossing_lib.FLOSS))
                 params = {
                     "model": model_params,
                     "readout": tasks.init_readout(k_readout, c.model.hidden_size, self.task.output_dim),
@@ -187,7 +191,11 @@ class Trainer:
         def loss_fn(p):
             return self.task.loss(self.apply(p, inputs), targets, mask)
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
+        if self.flossing is None:
+            loss, grads = jax.value_and_grad(loss_fn)(params)
+            extra = {}
+        else:  # + weight·Σλ² every train.flossing.every steps (seqgrad.train.flossing)
+            (loss, extra), grads = self.flossing.value_and_grad(loss_fn, params, inputs, state["step"])
         updates, opt_state = self.tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         done = optim_lib.applied(opt_state)
@@ -197,6 +205,7 @@ class Trainer:
             "clipped": done["clipped"],
             "nonfinite": done["skipped"] | ~(jnp.isfinite(loss) & jnp.isfinite(done["grad_norm"])),
             "learning_rate": done["learning_rate"],
+            **extra,
         }
         new = {"step": state["step"] + 1, "key": state["key"], "params": params, "opt_state": opt_state}
         return new, metrics

@@ -32,6 +32,7 @@ from typing import Any
 
 from seqgrad.jsonio import read_json, with_reasons, write_json  # noqa: F401  (read_json, write_json re-exported)
 from seqgrad.report import sweep as sweep_report
+from seqgrad.train import config as config_lib
 from seqgrad.train import distributed
 from seqgrad.train.errors import Interrupted
 from seqgrad.train.sweep_plan import (  # noqa: F401  (re-exported: the sweep's public names)
@@ -130,6 +131,19 @@ def run_sweep(
         sweep_report.write_summary(summary, os.path.join(workdir, "summary.md"))
         sweep_report.plot_sweep(summary, os.path.join(workdir, "sweep.png"))
     return summary
+
+
+def validate_points(config, sweep_points: Sequence[Mapping[str, Any]], overrides: Mapping[str, Any] | None = None) -> None:
+    """Validates the config of every run of the sweep before the first starts.
+
+    Raises:
+      ValueError: one line, naming the run (``sweep point <group name>: ...``).
+    """
+    for group in group_points(make_points(config, sweep_points, overrides)):
+        try:
+            config_lib.validate(group.config())
+        except ValueError as e:
+            raise ValueError(f"sweep point {group.name()}: {e}") from None
 
 
 def _say(main: bool, line: str) -> None:

@@ -10,6 +10,7 @@ refused by `seqgrad.train.config.check_overrides` at the command line.
 from __future__ import annotations
 
 from seqgrad import checks, models, modelspec, tasks
+from seqgrad.train import flossing
 from seqgrad.train import hparams as hparams_lib
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
@@ -28,6 +29,7 @@ def validate(config) -> None:
     _model_and_task(config)
     _train(config)
     _optim(config.optim)
+    flossing.check(config)
     for key, minimum in (("checkpoint.every", 1), ("checkpoint.keep", 1), ("eval.batch_size", 1),
                          ("eval.num_batches", 1), ("snapshot.every", 0), ("mesh.replica", 0), ("mesh.data", 0)):
         section, name = key.split(".")
