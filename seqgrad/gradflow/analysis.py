@@ -43,7 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad import models, modelspec
-from seqgrad.gradflow import attribution, conditions, measure, profile, programs, seeds, spectra, summarize, trained
+from seqgrad.gradflow import (attribution, conditions, measure, predictions, profile, programs, seeds, spectra,
+                              summarize, trained)
 from seqgrad.gradflow.record import EntryRecord, Report, Stats
 from seqgrad.models.base import check_site
 from seqgrad.models import handwritten_vjp
@@ -317,10 +318,12 @@ def measure_entry(entry: Entry, config, compiled=None, cache: programs.ProgramCa
             at64 = raw64[T][c] if T in raw64 else None
             experiment = (summarize.seed_experiment(at, config, measure.seed_experiment_lengths(config, T))
                           if "gradient_vs_length" in at else None)
+            prediction = None if entry.trained is not None else predictions.predict(
+                entry.arch, entry.options, entry.site, float(scale), entry.init)
             by_condition[cond] = summarize.condition_measures(
                 cond, at["spectral_norm"], at64, config, dtype, module_norm=at.get("module_norm"),
                 singular_values=at["singular_values"], inf_norm=at.get("inf_norm"), seed_experiment=experiment,
-                **extras)
+                prediction=prediction, **extras)
             if cond == default:
                 default_raw = ({**at, **{k: v[c] for k, v in raw.items() if "/" not in k}}, at64)
     measured = [by_condition[c] for c in conditions.grid(config)]
@@ -360,7 +363,7 @@ def _entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord
         profile_norm="frobenius" if entry.method == "sketch" else "spectral",
         lyapunov_zero_directions=m.lyapunov_zero_directions,
         burn_in=measure.burn_in(config), timescale=m.timescale, cut_off_distance=m.cut_off_distance,
-        regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular,
+        regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular, prediction=m.prediction,
         workdir=entry.workdir, trained=None if entry.trained is None else _on_task(entry, config),
     )
 

@@ -86,6 +86,7 @@ class Measures:
     cut_off_distance: int | None = None  # the profile is exactly 0 from this d on (None: never)
     lyapunov_singular: dict[str, Any] | None = None  # exactly singular tangent product: counts (None: regular)
     lyapunov_top_between_restarts: Stats | None = None  # top exponent over the frames' last lives (see summarize)
+    prediction: dict[str, Any] | None = None  # `seqgrad.gradflow.predictions.predict`: theory's rate, its source
 
     @property
     def T(self) -> int:
@@ -151,6 +152,7 @@ class EntryRecord:
     cut_off_distance: int | None = None  # default condition: exactly 0 from this d on
     regime_by_ratio: str | None = None  # default condition: the ratio rule of earlier versions
     lyapunov_singular: dict[str, Any] | None = None  # default condition: exactly singular tangent product
+    prediction: dict[str, Any] | None = None  # default condition: the rate theory predicts (None: no closed form)
 
     def at(self, condition: Condition) -> Measures:
         for m in self.conditions:

@@ -80,7 +80,8 @@ def bound_excess(inf_norms, log_bound) -> float:
 
 def condition_measures(condition: Condition, spectral, spectral64, config, dtype, *, lyapunov=None,
                        seed_experiment=None, module_norm=None, singular_values=None, inf_norm=None,
-                       lyapunov_zero_directions=None, log_bound=None, variance_ratio=None) -> Measures:
+                       lyapunov_zero_directions=None, log_bound=None, variance_ratio=None,
+                       prediction=None) -> Measures:
     """`Measures` of one condition from spectral norms ``[S, I, T]`` (and float64 ones, or None).
 
     Optional: ``inf_norm`` ``[S, I, T]`` with ``log_bound`` ``[S]`` (ln ρ) give `bound_excess`;
@@ -141,6 +142,7 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
         timescale=classified["timescale"],
         cut_off_distance=classified["cut_off_distance"],
         lyapunov_singular=singular_product(lyapunov_zero_directions, config, shape2[0]),
+        prediction=prediction,
         norm_at={str(d): float(profile["median"][d]) for d in config.fixed_distances if d < T},
         first_exact_zero_distance=_first(st, spectra.EXACT_ZERO),
         first_underflow_distance=_first(st, spectra.UNDERFLOW),

@@ -73,6 +73,10 @@ def norm_vs_distance(results: Mapping, path: str, *, dpi: int) -> None:
             if e.jacobian_norm_float64 is not None:
                 f64 = _positive(e.jacobian_norm_float64)
                 ax.plot(d, np.where(np.isnan(f32), f64, np.nan), color=color, ls="--", lw=1.0)
+            prediction = getattr(e, "prediction", None)
+            start = _positive(e.jacobian_norm)[1] if len(d) > 1 else np.nan
+            if prediction and np.isfinite(start):  # theory's rate from the measured ‖J(1)‖
+                ax.plot(d[1:], start * np.exp(prediction["rate"] * (d[1:] - 1.0)), color=color, ls=":", lw=1.0)
         ax.set_yscale("log")
         ax.set_title(fam, fontsize=10)
         ax.set_xlabel("distance d = T-1-t (steps)", fontsize=8)
@@ -80,7 +84,7 @@ def norm_vs_distance(results: Mapping, path: str, *, dpi: int) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6, loc="lower left")
     fig.suptitle("Gradient flow through time at the default condition, by family (dashed: float64 where float32 "
-                 "underflowed)", fontsize=10)
+                 "underflowed; dotted: theory's rate, mean field or closed form, from the measured ‖J(1)‖)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -59,6 +59,12 @@ def _rate(e) -> str:
     return text + ")"
 
 
+def _predicted(e) -> str:
+    """Theory's per-step rate (`seqgrad.gradflow.predictions`) and where it comes from; "–" where none applies."""
+    prediction = getattr(e, "prediction", None)
+    return "–" if not prediction else f"{_g(prediction['rate'])} ({prediction['source']})"
+
+
 def _lyapunov(e: EntryRecord) -> str:
     """Top exponent [q25, q75]; or, where the tangent product was exactly singular, that and its counts."""
     singular = getattr(e, "lyapunov_singular", None)
@@ -67,19 +73,22 @@ def _lyapunov(e: EntryRecord) -> str:
                 f"{singular['direction_steps']} direction-steps ({100 * singular['share']:.0f}%)")
     if e.lyapunov_top is None:
         return "n/a (no recurrence)"
-    return _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "")
+    prediction = getattr(e, "prediction", None) or {}
+    theory = f"; mean field {_g(prediction['lyapunov'])}" if "lyapunov" in prediction else ""
+    return _spread(e.lyapunov_top) + (" (a plain RNN under a read-out)" if e.lyapunov_note else "") + theory
 
 
 def architecture_table(results: Mapping[str, EntryRecord], T: int) -> str:
     """The page's table with measured columns at the default condition, one row per entry."""
     head = ("| entry | architecture (site) | page's path length | regime | rate / step [q25, q75], timescale (shape) | "
-            "memory horizon (last d above) | ‖J(T−1)‖ | top Lyapunov exponent | parallelisable |")
-    rows = [head, "|" + "---|" * 9]
+            "predicted rate | memory horizon (last d above) | ‖J(T−1)‖ | top Lyapunov exponent | parallelisable |")
+    rows = [head, "|" + "---|" * 10]
     for name, e in results.items():
         trained = " (trained)" if getattr(e, "workdir", None) else ""
         rows.append(
             f"| {name}{trained} | {e.arch} ({e.site}) | {_cell(e.path_length)} | {e.regime} | {_cell(_rate(e))} | "
-            f"{_horizon(e.memory_horizon, T)} | {_end_norm(e)} | {_lyapunov(e)} | {e.parallel} |"
+            f"{_cell(_predicted(e))} | {_horizon(e.memory_horizon, T)} | {_end_norm(e)} | {_lyapunov(e)} | "
+            f"{e.parallel} |"
         )
     return "\n".join(rows)
 
