@@ -137,3 +137,55 @@ def test_profile_spectra_and_training_gradients_run_on_nnx_variables():
     grads = jax.grad(lambda v: jnp.sum(model.apply(v, x[None], truncate=2)[0, -1]))(variables)
     assert jax.tree.structure(grads) == jax.tree.structure(variables)
     assert all(np.any(g != 0) for g in jax.tree.leaves(grads["params"]["cell"]["dense_h"]))
+
+
+class Net(nnx.Module):
+    """Input projection -> nnx.RNN(nnx.GRUCell) -> linear read-out: ``[B, T, D] -> [B, T, O]``."""
+
+    def __init__(self, rngs, dtype=jnp.float32):
+        kw = dict(param_dtype=dtype, dtype=dtype)
+        self.proj = nnx.Linear(D, 5, rngs=rngs, **kw)
+        self.rnn = nnx.RNN(nnx.GRUCell(5, H, rngs=rngs, **kw))
+        self.out = nnx.Linear(H, 2, rngs=rngs, **kw)
+
+    def __call__(self, x):
+        return self.out(self.rnn(self.proj(x)))
+
+
+def test_whole_model_output_jacobian_equals_an_unrolled_reference():
+    with jax.enable_x64(True):
+        net = Net(nnx.Rngs(0), jnp.float64)
+        x = jax.random.normal(jax.random.key(1), (T, D), jnp.float64)
+        model, variables = models.from_nnx(net, cell="rnn.cell")
+        np.testing.assert_allclose(model.apply(variables, x[None]), net(x[None]), rtol=1e-12)
+
+        def last(delta):  # the reference: a Python loop over the cell, δ_t added after every step
+            u, h = net.proj(x), jnp.zeros(H)
+            for t in range(T):
+                h = net.rnn.cell(h, u[t])[0] + delta[t]
+            return net.out(h)
+
+        expected = jnp.moveaxis(jax.jacrev(last)(jnp.zeros((T, H))), 1, 0)  # [T, O, H]
+        J = gradflow.state_jacobians(model, variables, x)
+        assert J.shape == (T, 2, H)
+        np.testing.assert_allclose(J, expected, rtol=1e-10, atol=1e-13)
+        cut = jax.jacrev(lambda d: model.apply(variables, x[None], d[None], truncate=2)[0, -1])(jnp.zeros((T, H)))
+        np.testing.assert_allclose(jnp.moveaxis(cut, 1, 0)[T - 2 :], expected[T - 2 :], rtol=1e-10, atol=1e-13)
+        np.testing.assert_array_equal(cut[:, : T - 2], 0.0)  # the carry entering step T − 2 is cut
+
+        # Lyapunov exponents: the named cell's recurrence along the inputs it receives, proj(x).
+        long = jax.random.normal(jax.random.key(2), (60, D), jnp.float64)
+        cell_model, cell_variables = models.from_nnx(net.rnn.cell)
+        np.testing.assert_allclose(gradflow.lyapunov_exponents(model, variables, long, num_exponents=2),
+                                   gradflow.lyapunov_exponents(cell_model, cell_variables, net.proj(long),
+                                                               num_exponents=2), rtol=1e-10)
+        profile = gradflow.jacobian_profile(model, variables, x, num_probes=H, distances=(1,))
+        np.testing.assert_allclose(profile["frobenius"], np.linalg.norm(J[::-1], axis=(1, 2)), rtol=1e-10)
+
+
+def test_whole_model_bad_cell_path_is_one_line():
+    net = Net(nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"cell='rnn.cel' names no attribute of Net"):
+        models.from_nnx(net, cell="rnn.cel")
+    with pytest.raises(ValueError, match=r"cell='proj' is a Linear; it must name an nnx.RNNCellBase"):
+        models.from_nnx(net, cell="proj")
