@@ -1,10 +1,10 @@
 """Any equinox cell as a seqgrad model: `from_equinox(cell)` (``pip install -e '.[equinox]'``).
 
     cell = eqx.nn.GRUCell(D, H, key=jax.random.key(0))
-    model, variables = models.from_equinox(cell)     # variables["params"]["cell"]: the cell's arrays
+    model, variables = models.from_equinox(cell)     # variables["params"]["cell"]: {"weight_hh": ..., ...}
     h = model.apply(variables, x)                     # x: [B, T, D] -> h: [B, T, H]
     J = gradflow.state_jacobians(model, variables, x[0])          # ∂h_{T−1}/∂h_t: [T, H, H]
-    cell = eqx.combine(variables["params"]["cell"], eqx.filter(cell, eqx.is_inexact_array, inverse=True))
+    cell = equinox_cell.updated(cell, variables["params"]["cell"])  # trained values back into the cell
 
 An equinox cell is unbatched and called ``cell(x_t, state) -> state`` (``x_t: [D]``;
 ``state`` an ``[H]`` vector for ``eqx.nn.GRUCell``, the pair ``(h, c)`` for
@@ -55,12 +55,31 @@ def _dtype(cell):
     return jnp.result_type(*floats) if floats else jnp.float32
 
 
-def _recurrence(cell, carry, init=None) -> Recurrence:
+def _split(cell) -> tuple[dict, Any, Any]:
+    """``(params {"weight_hh": array, ...}, (their tree, their keys in tree order), the rest)``."""
     eqx = _equinox()
-    params, rest = eqx.partition(cell, eqx.is_inexact_array)
+    arrays, rest = eqx.partition(cell, eqx.is_inexact_array)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(arrays)
+    keys = [jax.tree_util.keystr(path, simple=True, separator=".") for path, _ in flat]
+    return dict(zip(keys, (leaf for _, leaf in flat))), (treedef, keys), rest
+
+
+def _combine(params: dict, tree, rest):
+    treedef, keys = tree  # a dict's order does not survive pytree operations: keys keep the tree's
+    return _equinox().combine(jax.tree.unflatten(treedef, [params[k] for k in keys]), rest)
+
+
+def updated(cell, params: dict):
+    """``cell`` with the trained ``params`` (``variables["params"]["cell"]``) in place of its arrays."""
+    _, tree, rest = _split(cell)
+    return _combine(params, tree, rest)
+
+
+def _recurrence(cell, carry, init=None) -> Recurrence:
+    params, tree, rest = _split(cell)
 
     def step(p, state, x_t):
-        new = eqx.combine(p, rest)(x_t, state)
+        new = _combine(p, tree, rest)(x_t, state)
         return new, jax.tree.leaves(new)[0]
 
     return Recurrence(step=step, init=init or (lambda key: params), carry=carry)
@@ -81,7 +100,7 @@ def from_equinox(cell, *, init_carry: Any = None, unroll: int = 1):
       unroll: `jax.lax.scan` unroll factor.
 
     Returns:
-      ``(model, variables)``; ``variables = {"params": {"cell": the cell's inexact arrays}}``.
+      ``(model, variables)``; ``variables = {"params": {"cell": {field path: array}}}``.
 
     Raises:
       ValueError: equinox is missing, ``cell`` is not an equinox module, or its state is unknown.
@@ -105,7 +124,7 @@ def equinox_cell(factory, *, hidden_size: int, unroll: int = 1, **options: Any) 
         with jax.ensure_compile_time_eval():
             cell = make(d, jax.random.key(0))
             carry = _zero_state(cell)
-        return _recurrence(cell, carry, init=lambda key: _equinox().filter(make(d, key), _equinox().is_inexact_array))
+        return _recurrence(cell, carry, init=lambda key: _split(make(d, key))[0])
 
     return step_model.build(recurrence_of, recurrence_of(1).carry, hidden=0, unroll=unroll,
                             where=getattr(factory, "__qualname__", repr(factory)))
