@@ -63,3 +63,13 @@ def test_trained_values_go_back_into_the_cell():
 def test_not_an_equinox_cell_is_one_line():
     with pytest.raises(ValueError, match="from_equinox takes an equinox cell called cell\\(x_t, state\\); got int"):
         models.from_equinox(3)
+
+
+def test_eqx_name_builds_the_cell_once_the_input_width_is_known():
+    model = models.create("eqx:equinox.nn:LSTMCell", hidden_size=H)
+    assert model.sites == ("hidden", "cell", "state")
+    x = jax.random.normal(jax.random.key(0), (1, T, D))
+    variables = jax.jit(model.init)(jax.random.key(1), x)
+    cell = equinox_cell.updated(eqx.nn.LSTMCell(D, H, key=jax.random.key(2)), variables["params"]["cell"])
+    np.testing.assert_allclose(model.apply(variables, x)[0], unrolled(cell, x[0], 0)[0], rtol=1e-5, atol=1e-7)
+    assert models.info("eqx:equinox.nn:LSTMCell").recurrent_params == ("weight_hh",)

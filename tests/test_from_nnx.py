@@ -189,3 +189,44 @@ def test_whole_model_bad_cell_path_is_one_line():
         models.from_nnx(net, cell="rnn.cel")
     with pytest.raises(ValueError, match=r"cell='proj' is a Linear; it must name an nnx.RNNCellBase"):
         models.from_nnx(net, cell="proj")
+
+
+def test_nnx_name_builds_the_flax_cell_and_equals_nnx_rnn():
+    model = models.create("nnx:flax.nnx:GRUCell", hidden_size=H)
+    x = jax.random.normal(jax.random.key(0), (B, T, D))
+    variables = jax.jit(model.init)(jax.random.key(1), x)
+    cell = nnx.GRUCell(D, H, rngs=nnx.Rngs(5))
+    nnx.update(cell, variables["params"]["cell"])
+    np.testing.assert_allclose(jax.jit(model.apply)(variables, x), nnx.RNN(cell)(x), rtol=1e-6, atol=1e-6)
+    assert models.info("nnx:flax.nnx:GRUCell").options["unroll"] == 1
+    assert "keep_rngs" in models.info("nnx:flax.nnx:LSTMCell").options
+
+
+@pytest.mark.parametrize("name", ["nnx:tests.nnx_cells:Leaky", "tests.nnx_cells:Leaky"])
+def test_a_users_nnx_cell_by_import_string_with_its_option(name):
+    """``W = 0``: ``∂h_{T−1}/∂h_t = (1 − leak)^(T−1−t) I``."""
+    model = models.create(name, hidden_size=H, leak=0.25)
+    x = jax.random.normal(jax.random.key(0), (T, D))
+    variables = model.init(jax.random.key(1), x[None])
+    variables["params"]["cell"]["w"]["kernel"] = jnp.zeros((H, H))
+    J = gradflow.state_jacobians(model, variables, x)
+    for t in range(T):
+        np.testing.assert_allclose(J[t], 0.75 ** (T - 1 - t) * np.eye(H), rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown option 'leek'"):
+        models.create(name, hidden_size=H, leek=0.25)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("nnx:flax.nnx:Linear", "expected a Flax NNX cell built as Linear\\(in_features=..., hidden_features=..."),
+        ("nnx:flax.nnx:NoCell", "module 'flax.nnx' has no attribute 'NoCell'"),
+        ("nnx:no_such_module_for_seqgrad:Cell", "cannot import 'no_such_module_for_seqgrad'"),
+        ("nnx:flax.nnx", "reads 'package.module:Name'"),
+        ("eqx:flax.nnx:GRUCell", "expected an equinox cell built as GRUCell\\(input_size=..., hidden_size=..."),
+    ],
+)
+def test_bad_nnx_and_eqx_strings_are_one_line_errors(name, message):
+    with pytest.raises(ValueError, match=message) as err:
+        models.info(name)
+    assert repr(name) in str(err.value) and "\n" not in str(err.value)
