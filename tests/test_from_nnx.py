@@ -230,3 +230,27 @@ def test_bad_nnx_and_eqx_strings_are_one_line_errors(name, message):
     with pytest.raises(ValueError, match=message) as err:
         models.info(name)
     assert repr(name) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_nnx_lstm_with_seqgrads_lstm_weights_has_seqgrads_jacobians_and_exponents():
+    """seqgrad's ``lstm`` fuses the gates as ``(i, f, o, c̃)``; copied gate by gate into ``nnx.LSTMCell``
+    (forget bias 0, flax's default), the two models are the same function of the same state."""
+    with jax.enable_x64(True):
+        x = jax.random.normal(jax.random.key(0), (40, D), jnp.float64)
+        lstm = models.create("lstm", hidden_size=H, forget_bias=0.0)
+        params = lstm.init(jax.random.key(1), x[None])["params"]["layer_0"]
+        U, W, b = params["input_kernel"], params["recurrent_kernel"], params["bias"]
+        cell = nnx.LSTMCell(D, H, rngs=nnx.Rngs(0), param_dtype=jnp.float64, dtype=jnp.float64)
+        gates = {"i": 0, "f": 1, "o": 2, "g": 3}
+        nnx.update(cell, {
+            **{f"i{'f_' if g == 'f' else g}": {"kernel": U[:, k * H:(k + 1) * H]} for g, k in gates.items()},
+            **{f"h{g}": {"kernel": W[:, k * H:(k + 1) * H], "bias": b[k * H:(k + 1) * H]} for g, k in gates.items()},
+        })
+        model, variables = models.from_nnx(cell)
+        np.testing.assert_allclose(model.apply(variables, x[None]), lstm.apply({"params": {"layer_0": params}}, x[None]),
+                                   rtol=1e-12, atol=1e-14)
+        reference = {"params": {"layer_0": params}}
+        np.testing.assert_allclose(gradflow.state_jacobians(model, variables, x),
+                                   gradflow.state_jacobians(lstm, reference, x), rtol=1e-9, atol=1e-20)
+        np.testing.assert_allclose(gradflow.lyapunov_exponents(model, variables, x, num_exponents=3),
+                                   gradflow.lyapunov_exponents(lstm, reference, x, num_exponents=3), rtol=1e-9)

@@ -129,7 +129,7 @@ def probe_width(model: nn.Module, params, x: Array, site: str) -> int:
     A whole model with a named cell (`seqgrad.models.from_nnx`) perturbs its cell's
     carry (n) and probes its output (m): its Jacobians are ``m × n``.
     """
-    return jax.eval_shape(lambda: model.apply(params, x[None, :1], return_probe=True, site=site)[1]).shape[-1]
+    return jax.eval_shape(lambda: model.apply(params, x[None], return_probe=True, site=site)[1]).shape[-1]
 
 
 def _positive(key, value, allow_zero=False):

@@ -149,7 +149,7 @@ class NNXModule(RecurrentModel):
             y, _ = self._run(params, x, delta, leaves, truncate)
             return y, y
         shapes = []
-        jax.eval_shape(lambda p: self._run(p, x, None, leaves, truncate, tap=shapes.append)[0], params)
+        jax.eval_shape(lambda p: self._run(p, x, None, leaves, truncate, tap=lambda x_t: shapes.append(x_t))[0], params)
         record = jax.ShapeDtypeStruct((x.shape[1], *shapes[0].shape), shapes[0].dtype)
         y, wrapper = self._run(params, x, delta, leaves, truncate, record=record)
         request.deliver(self._lyapunov(wrapper, wrapper.seen[...], names, spec))
