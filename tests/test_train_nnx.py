@@ -31,6 +31,19 @@ def test_nnx_cell_trains_checkpoints_and_resumes_bit_exactly(tmp_path):
     th.assert_trees_equal(state_a, state_b)
 
 
+def test_train_script_resumes_an_nnx_cell_bit_exactly(tmp_path):
+    """scripts/train.py: 20 steps, then the same command with train.steps = 40, equals 40 steps in one go."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    train.train_and_evaluate(th.tiny_config(**GRU), str(whole))
+    for steps in (20, 40):
+        proc = th.run_script(split, f"--config.model.name={GRU['model.name']}", f"--config.train.steps={steps}")
+        assert proc.returncode == 0, proc.err
+    assert th.result(split)["eval"] == th.result(whole)["eval"]
+    assert th.metrics_rows(split) == th.metrics_rows(whole)
+    trainer = Trainer(th.tiny_config(**GRU))
+    th.assert_trees_equal(th.final_state(whole, trainer)[1], th.final_state(split, trainer)[1])
+
+
 def test_users_nnx_cell_takes_its_option_from_the_command_line(tmp_path):
     proc = th.run_script(tmp_path / "run", "--config.model.name=tests.nnx_cells:Leaky",
                          "--config.model.options.leak=0.3", "--config.train.steps=10")
