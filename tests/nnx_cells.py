@@ -24,3 +24,8 @@ class Leaky(nnx.RNNCellBase):
     @property
     def num_feature_axes(self) -> int:
         return 1
+
+
+def make_leaky(in_features: int, hidden_features: int, *, rngs: nnx.Rngs, leak: float = 0.5) -> Leaky:
+    """A factory with a cell class's signature: ``nnx:tests.nnx_cells:make_leaky``."""
+    return Leaky(in_features, hidden_features, leak=leak, rngs=rngs)

@@ -202,7 +202,7 @@ def test_nnx_name_builds_the_flax_cell_and_equals_nnx_rnn():
     assert "keep_rngs" in models.info("nnx:flax.nnx:LSTMCell").options
 
 
-@pytest.mark.parametrize("name", ["nnx:tests.nnx_cells:Leaky", "tests.nnx_cells:Leaky"])
+@pytest.mark.parametrize("name", ["nnx:tests.nnx_cells:Leaky", "tests.nnx_cells:Leaky", "nnx:tests.nnx_cells:make_leaky"])
 def test_a_users_nnx_cell_by_import_string_with_its_option(name):
     """``W = 0``: ``∂h_{T−1}/∂h_t = (1 − leak)^(T−1−t) I``."""
     model = models.create(name, hidden_size=H, leak=0.25)
