@@ -3,7 +3,8 @@
 ``get_config(arg)``: ``arg`` is an optional comma-separated subset of entry names
 (``--config=experiments/gradient_flow.py:rnn,lstm``); every value is overridable
 as ``--config.key=value`` (``--config.entries.lstm.options.forget_bias=2.0``,
-``--config.conditions.input_scale=(1.0,)``).
+``--config.conditions.input_scale=(1.0,)``); ``--config.extra_entries="nnx:flax.nnx:LSTMCell,
+mypkg.cells:Leaky[leak=0.3]"`` adds an entry per named model (`seqgrad.gradflow.extra_entries`).
 
 Each entry is an architecture name from the registry (``name``; ``arch`` is the
 older key), its options, the perturbation site (``"cell"``: the LSTM cell state,
@@ -190,5 +191,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if unknown:
         raise ValueError(f"unknown entries {unknown} in config arg {arg!r}; valid entries: {list(available)}")
     config.entries = ml_collections.ConfigDict({n: available[n] for n in names})
+    # More entries by name, each named after its item (`seqgrad.gradflow.extra_entries`):
+    # "nnx:flax.nnx:LSTMCell,mypkg.cells:Leaky[leak=0.3]".
+    config.extra_entries = ""
     config.lock()
     return config

@@ -20,8 +20,11 @@ from ml_collections import config_flags
 from seqgrad import cli
 from seqgrad.train import distributed, sweep, workdir
 
+# As in train.py: model.options takes the options of an architecture named on the command line; every other
+# unknown key is still refused (each experiments/*.py locks its config itself).
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "experiment file with get_config(arg) and get_sweep(arg): path.py[:arg]"
+    "config", None, "experiment file with get_config(arg) and get_sweep(arg): path.py[:arg]",
+    lock_config=False, accept_new_attributes=True,
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "sweep directory: one sub-workdir per point")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (several processes)")

@@ -17,7 +17,10 @@ from seqgrad import cli
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed, train_and_evaluate
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config: experiments/<task>.py:<arch>")
+# New keys are accepted where the config leaves room for them (model.options, for an architecture named on the
+# command line); every other unknown key is still refused: each experiments/*.py locks its config itself.
+_CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config: experiments/<task>.py:<arch>",
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory of checkpoints, metrics and result.json")
 _OVERRIDE = flags.DEFINE_bool("override", False, "resume a workdir even if its saved config differs")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (several processes)")

@@ -15,6 +15,8 @@
 * `attribution`: the seed's weight-gradient experiment and its decomposition by
   distance from the loss.
 * `seeds`: statistics over vmapped initialisations.
+* `diagnose(model, variables, x)`: all of the above for one model and one sequence
+  (`diagnosis`; plots: `seqgrad.report.diagnosis.plot`).
 * `analysis.run(config, workdir)`: the main job (``scripts/analyze.py``).
 """
 
@@ -25,10 +27,12 @@ from seqgrad.gradflow import profile
 from seqgrad.gradflow.profile import jacobian_profile
 from seqgrad.gradflow import meanfield, sensitivity
 from seqgrad.gradflow.sensitivity import parameter_jacobians
+from seqgrad.gradflow.diagnosis import diagnose
 
 __all__ = [
     "attribution",
     "decay",
+    "diagnose",
     "input_jacobians",
     "jacobian_profile",
     "lyapunov_exponents",

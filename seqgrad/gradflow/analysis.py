@@ -43,8 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad import models, modelspec
-from seqgrad.gradflow import (attribution, conditions, measure, predictions, profile, programs, seeds, spectra,
-                              summarize, trained)
+from seqgrad.gradflow import (attribution, conditions, extra_entries, measure, predictions, profile, programs, seeds,
+                              spectra, summarize, trained)
 from seqgrad.gradflow.record import EntryRecord, Report, Stats
 from seqgrad.models.base import check_site
 from seqgrad.models import handwritten_vjp
@@ -139,10 +139,11 @@ def build_entries(config) -> list[Entry]:
         registry's message, naming the entry), a bad site, init or number.
     """
     validate(config)
-    if not config.entries:
+    named = extra_entries.entries(config)  # config.entries, then those of config.extra_entries
+    if not named:
         raise ValueError("config.entries is empty: name at least one architecture")
     entries = []
-    for name, spec in config.entries.items():
+    for name, spec in named:
         model_spec = modelspec.normalize(spec, where=f"config.entries.{name}")  # `name`, or its alias `arch`
         arch, options, init = model_spec.name, model_spec.options, spec.get("init", "") or ""
         run = _trained_run(name, spec, arch, init)

@@ -126,6 +126,15 @@ def site_width(model: nn.Module, site: str) -> int:
     return size(site) if callable(size) else model.hidden_size
 
 
+def probe_width(model: nn.Module, params, x: Array, site: str) -> int:
+    """Width m of the probe at ``site``: n where the probe is the state, the output's width otherwise.
+
+    A whole model with a named cell (`seqgrad.models.from_nnx`) perturbs its cell's
+    carry (n) and probes its output (m): its Jacobians are ``m × n``.
+    """
+    return jax.eval_shape(lambda: model.apply(params, x[None], return_probe=True, site=site)[1]).shape[-1]
+
+
 def _positive(key, value, allow_zero=False):
     low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
@@ -167,7 +176,7 @@ def _adjoints(model, params, x, probes, positions, site, probe_batch, remat_bloc
     ``positions`` the squared norms come from `_squared_norms` where the model
     takes it (no ``[probe_batch, T, n]`` adjoints).
     """
-    T, n = x.shape[0], probes.shape[1]
+    T, n = x.shape[0], site_width(model, site)
     if positions is None:
         sq = _squared_norms(model, params, x, probes, site, probe_batch, remat_block)
         if sq is not None:
@@ -190,8 +199,8 @@ def _adjoints(model, params, x, probes, positions, site, probe_batch, remat_bloc
 
 @functools.partial(jax.jit, static_argnames=("model", "site", "k", "probe_batch", "remat_block"))
 def _frobenius(model, params, x, key, site, k, probe_batch, remat_block=None):
-    """``(F̂ [T], std [T])`` over t (not distance) with k random orthonormal probes (k < n)."""
-    n = site_width(model, site)
+    """``(F̂ [T], std [T])`` over t (not distance) with k random orthonormal probes (k < n, n the probe width)."""
+    n = probe_width(model, params, x, site)
     q, _ = jnp.linalg.qr(jax.random.normal(key, (n, k), x.dtype))
     sq = _adjoints(model, params, x, q.T, None, site, probe_batch, remat_block)
     terms = n * sq  # [k, T], each unbiased for ‖J(t)‖_F²
@@ -202,8 +211,8 @@ def _frobenius(model, params, x, key, site, k, probe_batch, remat_block=None):
 
 @functools.partial(jax.jit, static_argnames=("model", "site", "num_singular", "probe_batch", "remat_block"))
 def _exact(model, params, x, positions, site, num_singular, probe_batch, remat_block=None):
-    """``(‖J(t)‖_F² [T], top singular values [m, r])`` from the n basis cotangents."""
-    n = site_width(model, site)
+    """``(‖J(t)‖_F² [T], top singular values [m, r])`` from the n basis cotangents (n the probe width)."""
+    n = probe_width(model, params, x, site)
     basis = jnp.eye(n, dtype=x.dtype)
     if positions.shape[0] == 0:
         return jnp.sum(_adjoints(model, params, x, basis, None, site, probe_batch, remat_block), axis=0), None
@@ -218,6 +227,7 @@ def _singular_window(model, params, x, positions, site, window, num_singular, pr
     n basis cotangents pulled back through those steps only (`recurrence.Window`: the earlier steps run forward
     only), n·window reverse steps; models without a step-wise scan at the site pull back through all T."""
     T, n = x.shape[0], site_width(model, site)
+    width = probe_width(model, params, x, site)  # the basis lives on the probe: n unless a whole model's output
     lead = T - window
 
     def last_probe(perturbation):
@@ -230,7 +240,7 @@ def _singular_window(model, params, x, positions, site, window, num_singular, pr
     except (recurrence.WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan: pad with zeros
         _, pullback = jax.vjp(
             lambda delta: last_probe(jnp.concatenate([jnp.zeros((lead, n), x.dtype), delta])[None]), zeros)
-    rows = jax.lax.map(lambda q: pullback(q)[0][positions], jnp.eye(n, dtype=x.dtype), batch_size=probe_batch)
+    rows = jax.lax.map(lambda q: pullback(q)[0][positions], jnp.eye(width, dtype=x.dtype), batch_size=probe_batch)
     return jnp.linalg.svd(jnp.swapaxes(rows, 0, 1), compute_uv=False)[:, :num_singular]  # rows: [n, m, n]
 
 
@@ -280,11 +290,12 @@ def jacobian_profile(
         raise ValueError(f"x must be one sequence [T, D]; got shape {tuple(x.shape)}")
     check_site(model, site)
     T, n = x.shape[0], site_width(model, site)
+    width = probe_width(model, params, x, site)  # == n unless the probe is a whole model's output
     _positive("num_probes", num_probes)
-    num_singular = min(8, n) if num_singular is None else num_singular
+    num_singular = min(8, n, width) if num_singular is None else num_singular
     _positive("num_singular", num_singular, allow_zero=True)
-    if num_singular > n:
-        raise ValueError(f"num_singular={num_singular!r} is invalid: at most the site width {n}")
+    if num_singular > min(n, width):
+        raise ValueError(f"num_singular={num_singular!r} is invalid: at most the site width {min(n, width)}")
     if probe_batch is not None:
         _positive("probe_batch", probe_batch)
     if remat_block is not None:
@@ -298,15 +309,15 @@ def jacobian_profile(
         raise ValueError(f"distances={list(d)!r} is invalid: every distance must lie in [0, T-1={T - 1}]")
     if num_singular == 0:
         d = d[:0]
-    k = min(num_probes, n)
+    k = min(num_probes, width)
     positions = jnp.asarray(T - 1 - d, jnp.int32)
     window = int(d.max()) + 1 if d.size else 0
-    exact = k == n or window == T  # the basis runs over the whole sequence anyway: its Frobenius norms are free
+    exact = k == width or window == T  # the basis runs over the whole sequence anyway: its Frobenius norms are free
     sv = None
     if exact:  # the n basis cotangents; their Frobenius norms are exact and free
         chunk = probe_batch or basis_chunk(T, n, x.dtype.itemsize)
         estimate, sv = _exact(model, params, x, positions, site, num_singular, chunk, remat_block)
-        k, std = n, jnp.zeros_like(estimate)
+        k, std = width, jnp.zeros_like(estimate)
     else:
         key = jax.random.key(seed)
         estimate, std = _frobenius(model, params, x, key, site, k, probe_batch or k, remat_block)

@@ -1,13 +1,17 @@
 """The seqgrad model zoo: every architecture as a functional `flax.linen` Module.
 
 Public API: `available()`, `create(name, *, hidden_size, **options)`, `info(name)`,
-`from_flax(cell)`; `create` and `info` also take import strings
+`from_flax(cell)`, `from_nnx(module, cell=None)`, `from_step(step, params,
+init_carry)`, `from_equinox(cell)`; `create` and `info` also take import strings
 (``"flax:GRUCell"``, ``"package.module:Name"``, see `seqgrad.models.imported`).
 Importing this package registers every architecture module listed below.
 """
 
 from seqgrad.models.registry import Architecture, available, create, info, register
 from seqgrad.models.flax_cell import from_flax
+from seqgrad.models.nnx_model import from_nnx
+from seqgrad.models.step_model import from_step
+from seqgrad.models.equinox_cell import from_equinox
 
 # Each import registers its architecture(s).
 from seqgrad.models import rnn  # noqa: E402,F401  isort: skip
@@ -30,4 +34,4 @@ from seqgrad.models import slstm  # noqa: E402,F401  isort: skip
 from seqgrad.models import mlstm  # noqa: E402,F401  isort: skip
 from seqgrad.models import cornn  # noqa: E402,F401  isort: skip
 
-__all__ = ["Architecture", "available", "create", "from_flax", "info", "register"]
+__all__ = ["Architecture", "available", "create", "from_equinox", "from_flax", "from_nnx", "from_step", "info", "register"]

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad.models import recurrence
+from seqgrad.models import recurrence, step_model
 from seqgrad.models.base import RecurrentModel
 
 Array = jax.Array
@@ -112,24 +112,10 @@ class FlaxCell(RecurrentModel):
             step, state0, inputs, perturbation=perturbation, site=keys, truncate=truncate, unroll=self.unroll, emit=names
         )
         probe = jnp.concatenate([out[n] for n in keys], axis=-1)
-        return self._output(apply, state0, out, inputs, names), probe
-
-    @staticmethod
-    def _output(apply, state0, out, inputs, names):
-        """``y_t`` for all t: the emitted carry entry when the cell outputs a carry leaf, else recomputed."""
-        found = []
-
-        def which(state, x_t):
-            new, y = apply(state, x_t)
-            found.extend(n for n, leaf in zip(names, jax.tree.leaves(new)) if leaf is y)
-            return y
-
-        jax.eval_shape(which, state0, inputs[0])
-        if found:
-            return out[found[0]]
-        states = {n: recurrence.time_major(out[n]) for n in names}  # [T, B, ...]
-        previous = {n: jnp.concatenate([state0[n][None], states[n][:-1]], axis=0) for n in names}
-        return recurrence.batch_major(jax.vmap(lambda s, x_t: apply(s, x_t)[1])(previous, inputs))
+        leaf = step_model.output_leaf(apply, state0, inputs[0], names)
+        if leaf is not None:
+            return out[leaf], probe
+        return step_model.recomputed_outputs(lambda s, x_t: apply(s, x_t)[1], state0, out, inputs, names), probe
 
 
 def from_flax(cell: nn.RNNCellBase, *, unroll: int = 1) -> FlaxCell:

@@ -120,8 +120,9 @@ def info(name: str) -> Architecture:
 
     Besides the registered names, ``name`` may be an import string:
     ``"flax:OptimizedLSTMCell"`` (a `flax.linen` cell class, built with
-    ``features=hidden_size``) or ``"package.module:Name"`` (a seqgrad-style Module
-    or a flax cell), see `seqgrad.models.imported`.
+    ``features=hidden_size``), ``"nnx:package.module:Name"`` / ``"eqx:package.module:Name"``
+    (a Flax NNX or equinox cell) or ``"package.module:Name"`` (a seqgrad-style Module,
+    a flax cell or an NNX cell), see `seqgrad.models.imported`.
     """
     if name in _REGISTRY:
         return _REGISTRY[name]
@@ -131,7 +132,8 @@ def info(name: str) -> Architecture:
         return imported.architecture(name)
     raise ValueError(
         f"unknown architecture {name!r}; valid choices: {available()} "
-        "or an import string 'flax:CellName' / 'package.module:Name'"
+        "or an import string 'flax:CellName' / 'nnx:package.module:Name' / 'eqx:package.module:Name' / "
+        "'package.module:Name'"
     )
 
 

@@ -50,6 +50,21 @@ RESUMABLE_CHANGES = (
 ADDED_SECTIONS = ("train.flossing.",)
 
 
+class ModelOptions(ml_collections.ConfigDict):
+    """``model.options``: stays open to new keys when the config is locked (its sub-dicts lock).
+
+    ``--config.model.name=pkg.mod:Name --config.model.options.leak=0.3`` sets an
+    option the experiment's own architecture lacks; `check_overrides` then refuses,
+    in one line, any option the named architecture does not take.
+    """
+
+    def lock(self) -> ModelOptions:
+        for value in self.values():
+            if isinstance(value, ml_collections.ConfigDict):
+                value.lock()
+        return self
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every key of a run, with defaults (an LSTM on the adding problem, T = 100)."""
     c = ml_collections.ConfigDict()
@@ -57,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.name = "lstm"
     c.model.hidden_size = 64
-    c.model.options = ml_collections.ConfigDict()  # passed as **options to models.create
+    c.model.options = ModelOptions()  # passed as **options to models.create
 
     c.task = ml_collections.ConfigDict()
     c.task.name = "adding"
@@ -138,7 +153,7 @@ def set_model(config: ml_collections.ConfigDict, name: str, **options: Any) -> m
     }
     values.update(options)
     config.model.name = name
-    config.model.options = ml_collections.ConfigDict(values)
+    config.model.options = ModelOptions(values)
     return config
 
 
