@@ -23,7 +23,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from seqgrad.gradflow import decay, spectra
+from seqgrad.gradflow import decay, measure, spectra
 from seqgrad.gradflow.jacobians import state_jacobians
 from seqgrad.gradflow.lyapunov import lyapunov_exponents
 
@@ -39,11 +39,18 @@ class Diagnosis:
     distance: np.ndarray  # [T]
     jacobian_norm_raw: np.ndarray  # [T]: ‖J(d)‖₂
     singular_values: np.ndarray  # [T, min(m, n)]
-    regime: str
+    regime: str  # `decay.classify`: vanishing / preserved / exploding / power-law decay / cut off (T-independent)
     decay_rate: float  # nats per step (negative: vanishing)
     decay_fit_r2: float
     memory_horizon: int | None  # last d with ‖J(d)‖ ≥ threshold·‖J(1)‖; None: beyond T−1
     lyapunov_exponents: np.ndarray | None  # [k], nats per step, descending
+    shape: dict = dataclasses.field(default_factory=dict)  # `decay.classify`: shape, envelope rate, timescale, …
+    regime_by_ratio: str = ""  # the ratio rule of earlier versions (‖J(T−1)‖ vs 0.1·‖J(1)‖), which moves with T
+    burn_in: int = 0  # steps of x run before the profile's window
+
+    @property
+    def jacobian_norm(self) -> np.ndarray:
+        return self.jacobian_norm_raw
 
     # The main job's plots read a median with its quartiles; one sequence has no spread.
     @property
@@ -59,21 +66,29 @@ class Diagnosis:
 
 def diagnose(model, variables, x: Array, *, site: str = "hidden", num_exponents: int | None = 4,
              burn_in: int = 0, name: str = "model", horizon_threshold: float = 1e-3, growth: float = 10.0,
-             preserved: float = 0.1, rebound_decades: float = 1.0) -> Diagnosis:
+             preserved: float = 0.1, rebound_decades: float = 1.0, timescale: float = 200.0, block: int = 16,
+             min_r2: float = 0.9, plateau_decades: float = 1.0) -> Diagnosis:
     """`Diagnosis` of ``model`` with ``variables`` on one sequence ``x: [T, D]`` (see the module docstring).
 
     Args:
       site: the perturbation site, one of ``model.sites``.
       num_exponents: Lyapunov exponents to measure (capped at the site's width); None or 0 skips them.
-      burn_in: steps before the exponents accumulate.
+      burn_in: B, steps of ``x`` run before the profile's window (the last T − B steps: the driven dynamics,
+        not the zero-state start-up) and before the exponents accumulate.
       name: the label of the model in plots.
-      horizon_threshold, growth, preserved, rebound_decades: as the main job's
-        ``horizon_threshold`` and ``regime.*`` (`seqgrad.gradflow.decay`).
+      horizon_threshold, timescale, block, min_r2, plateau_decades, rebound_decades: as the main job's
+        ``horizon_threshold``, ``regime.*`` and ``shape.*`` (`seqgrad.gradflow.decay.classify`); growth,
+        preserved: the ratio rule of earlier versions (``regime_by_ratio``).
     """
-    J = state_jacobians(model, variables, x, site=site)  # [T, m, n], by t
-    sv = np.asarray(spectra.singular_values(spectra.by_distance(J)), np.float64)  # [T, r], by distance
+    if burn_in:  # the window of the last T − B steps, the burn-in run forward only where the model allows
+        J = measure.window_jacobians(model, variables, x, site, x.shape[0] - burn_in)
+    else:
+        J = state_jacobians(model, variables, x, site=site)  # [T, m, n], by t
+    sv = np.asarray(spectra.singular_values(spectra.by_distance(J)), np.float64)  # [W, r], by distance
     norms = sv[:, 0]
     fit = decay.fit_decay_rate(norms)
+    classified = decay.classify(norms, timescale=timescale, block=block, min_r2=min_r2,
+                                plateau_decades=plateau_decades, rebound_decades=rebound_decades)
     exponents = None
     if num_exponents:
         k = min(num_exponents, model.site_size(site) if hasattr(model, "site_size") else J.shape[-1])
@@ -81,10 +96,13 @@ def diagnose(model, variables, x: Array, *, site: str = "hidden", num_exponents:
     return Diagnosis(
         arch=name,
         site=site,
-        distance=np.arange(x.shape[0]),
+        distance=np.arange(norms.shape[0]),
         jacobian_norm_raw=norms,
         singular_values=sv,
-        regime=decay.regime(norms, growth=growth, preserved=preserved, rebound_decades=rebound_decades),
+        regime=classified["regime"],
+        shape=classified,
+        regime_by_ratio=decay.regime(norms, growth=growth, preserved=preserved, rebound_decades=rebound_decades),
+        burn_in=int(burn_in),
         decay_rate=fit["rate"],
         decay_fit_r2=fit["r2"],
         memory_horizon=decay.memory_horizon(norms, horizon_threshold),

@@ -74,8 +74,8 @@ def norm_vs_distance(results: Mapping, path: str, *, dpi: int) -> None:
                 f64 = _positive(e.jacobian_norm_float64)
                 ax.plot(d, np.where(np.isnan(f32), f64, np.nan), color=color, ls="--", lw=1.0)
             prediction = getattr(e, "prediction", None)
-            start = _positive(e.jacobian_norm)[1] if len(d) > 1 else np.nan
-            if prediction and np.isfinite(start):  # theory's rate from the measured ‖J(1)‖
+            if prediction and len(d) > 1 and np.isfinite(start := _positive(e.jacobian_norm)[1]):
+                # theory's rate (mean field or closed form) from the measured ‖J(1)‖
                 ax.plot(d[1:], start * np.exp(prediction["rate"] * (d[1:] - 1.0)), color=color, ls=":", lw=1.0)
         ax.set_yscale("log")
         ax.set_title(fam, fontsize=10)
