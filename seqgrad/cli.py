@@ -178,8 +178,34 @@ def _drop_background_tracebacks(record) -> bool:
     return not (record.exc_info and "orbax" in (record.pathname or ""))
 
 
+def _is_closed_loop(exc: BaseException | None) -> bool:
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
+def drop_closed_loop_reports() -> None:
+    """Silences "RuntimeError: Event loop is closed" reported from TensorStore's threads.
+
+    When one read of an orbax restore fails, orbax closes its event loop while
+    TensorStore still completes the other reads; each completion then fails to reach
+    the closed loop and is reported with a traceback (about 1 000 lines for a small
+    state), after the one real error has already been caught. Only that exact error is
+    dropped; every other report goes to the previous hook."""
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def on_exception(kind, value, tb):
+        if not _is_closed_loop(value):
+            excepthook(kind, value, tb)
+
+    def on_unraisable(report):
+        if not _is_closed_loop(report.exc_value):
+            unraisablehook(report)
+
+    sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
+
+
 def run(main: Callable[[list[str]], int | None]) -> None:
     """``absl.app.run(main)`` where every failure is one line and a documented exit code."""
+    drop_closed_loop_reports()
 
     def guarded(argv):
         try:

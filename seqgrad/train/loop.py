@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -37,7 +38,7 @@ from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed, interrupt
 from seqgrad.train import workdir as workdir_lib
-from seqgrad.train.checkpoint import Checkpointer, complete_steps
+from seqgrad.train.checkpoint import Checkpointer, complete_steps, damage
 from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted, TrainingError  # noqa: F401  (re-exported)
 from seqgrad.train.runlog import JsonlLog, TensorBoard
 from seqgrad.train.state import Trainer
@@ -135,9 +136,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
 
 def _saved(workdir: str) -> str:
-    """The newest complete checkpoint, in words (reads files only)."""
+    """The newest complete checkpoint whose files match their manifest (a step committed
+    so recently that its manifest is not written yet counts: a rerun verifies it by
+    restoring it), in words (reads files only)."""
     directory = os.path.join(workdir, "checkpoints")
-    steps = complete_steps(directory)
+    steps = [s for s in complete_steps(directory) if not damage(os.path.join(directory, str(s)))]
     return f"step {steps[-1]} in {directory}" if steps else f"none yet in {directory} (a rerun starts at step 0)"
 
 
@@ -167,6 +170,9 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
         if config.train.allow_config_change:
             state = trainer.set_hyperparams(state)
         log.info("resuming %s from step %d", workdir, step)
+        if main:
+            print(f"resuming from step {step} (checkpoint {os.path.join(workdir, 'checkpoints', str(step))})",
+                  file=sys.stderr, flush=True)
 
     total = config.train.steps
     metrics_log = JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
@@ -193,8 +199,7 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
                 if bad.any() and not config.optim.skip_nonfinite:
                     first = step + 1 + int(np.argmax(bad))
                     which = np.flatnonzero(metrics["nonfinite"][int(np.argmax(bad))]).tolist()
-                    checkpoints.wait()  # saves are asynchronous: name the newest one on disk
-                    saved = checkpoints.steps()
+                    saved = checkpoints.verified_steps()  # saves are asynchronous: name the newest on disk
                     kept = (
                         f"last good checkpoint at step {saved[-1]} kept"
                         if saved
@@ -251,10 +256,10 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
             )
             result.update(diverged=True, error=message)
         if main:
-            jsonio.write_json(os.path.join(workdir, "result.json"), result)
+            kept = _write_result(workdir, result)
             plot_snapshots(workdir)
         if bad:
-            raise Diverged(message, step)
+            raise Diverged(message + (kept if main else ""), step)
         return result
     finally:
         progress.close()
@@ -262,6 +267,22 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
         for writer in (metrics_log, snapshots, board):
             if writer is not None:
                 writer.close()
+
+
+def _write_result(workdir: str, result: dict[str, Any]) -> str:
+    """Writes ``result.json``, except that a finished, finite result of the same step is
+    never replaced by a diverged one (that goes to ``result.diverged.json``); returns
+    a sentence saying so, or ""."""
+    path = os.path.join(workdir, "result.json")
+    old = jsonio.read_json(path)
+    if result.get("diverged") and isinstance(old, dict) and not old.get("diverged") and old.get("step") == result["step"]:
+        other = os.path.join(workdir, "result.diverged.json")
+        note = f" The earlier finite {path} of step {result['step']} is kept; this evaluation is in {other}."
+        result["error"] += note
+        jsonio.write_json(other, result)
+        return note
+    jsonio.write_json(path, result)
+    return ""
 
 
 def _any_process(caught: dict) -> bool:
