@@ -89,19 +89,40 @@ def _config_spec(argv: list[str]) -> str:
     return given[-1] if given else ""
 
 
+def _load_config(spec: str):
+    """``get_config(arg)`` of the config file ``"path.py[:arg]"`` (raises what it raises)."""
+    import importlib.util
+
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("seqgrad_cli_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def config_load_error(spec: str) -> str | None:
+    """Why the config file ``"path.py[:arg]"`` cannot give a config, in one line with the
+    file and line where it failed (a missing file, a syntax error, anything ``get_config``
+    raises); None when it loads."""
+    path = os.path.abspath(spec.partition(":")[0])
+    if not os.path.isfile(path):
+        return f"--config={spec}: cannot load the config file (No such file or directory: {path})"
+    try:
+        _load_config(spec)
+    except SyntaxError as e:
+        return f"--config={spec}: {e.filename or path}:{e.lineno}: SyntaxError: {e.msg}"
+    except Exception as e:  # noqa: BLE001  whatever the file raises is reported, not its traceback
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) == path]
+        where = f"{path}:{frames[-1].lineno}" if frames else path
+        return f"--config={spec}: {where}: {type(e).__name__}: {one_line(str(e))}"
+    return None
+
+
 def _known_keys(argv: list[str] | None = None) -> list[str]:
     """Dotted keys of the ``--config`` file's config (loaded again: when an override
     fails, ml_collections has not stored it yet); empty if it cannot be loaded."""
-    import importlib.util
-
-    spec = _config_spec(argv or sys.argv)
     try:
-        path, _, arg = spec.partition(":")
-        module_spec = importlib.util.spec_from_file_location("seqgrad_cli_config", path)
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        config = module.get_config(arg) if arg else module.get_config()
-        return _flat_keys(config.to_dict())
+        return _flat_keys(_load_config(_config_spec(argv or sys.argv)).to_dict())
     except Exception:  # noqa: BLE001  the config itself failed to load: say only what we know
         return []
 
@@ -147,7 +168,16 @@ def _os_reason(e: BaseException) -> str:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing with one-line errors (exit 2) and no stray positional arguments."""
+    """absl's flag parsing with one-line errors (exit 2) and no stray positional arguments.
+
+    The ``--config`` file is loaded once first, so that a file that is missing or fails
+    to load (a syntax error, ``get_config`` raising anything) is one line naming the
+    file, the line and the exception, not ml_collections' traceback or deferred error."""
+    spec = _config_spec(argv)
+    if spec and "config" in flags.FLAGS:
+        problem = config_load_error(spec)
+        if problem:
+            fail(errors.EXIT_USAGE, problem)
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:

@@ -131,3 +131,23 @@ def test_analyze_workdir_that_is_a_file(tmp_path):
     afile.write_text("x")
     proc = run("analyze.py", f"--config={FLOW}:rnn", f"--workdir={afile}", timeout=60)
     assert_one_line(proc, 3, str(afile), "is a file")
+
+
+CONFIG_FAULTS = {
+    "syntax": ("def get_config(arg=None):\n    x = (\n", ["syntax.py:2", "SyntaxError", "never closed"]),
+    "raises": ("def get_config(arg=None):\n    raise RuntimeError('no such dataset')\n\n\n"
+               "def get_sweep(arg=None):\n    return [{}]\n", ["raises.py:2", "RuntimeError: no such dataset"]),
+    "missing": (None, ["missing.py", "No such file"]),
+}
+
+
+@pytest.mark.parametrize("script", ["train.py", *(pytest.param(s, marks=pytest.mark.slow)
+                                                  for s in ("analyze.py", "sweep.py", "curse_of_memory.py"))])
+@pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
+def test_config_file_that_fails_to_load_is_one_line_naming_file_and_line(tmp_path, script, fault):
+    text, words = CONFIG_FAULTS[fault]
+    path = tmp_path / f"{fault}.py"
+    if text is not None:
+        path.write_text(text)
+    proc = run(script, f"--config={path}", f"--workdir={tmp_path / 'out'}")
+    assert_one_line(proc, 2, *words)
