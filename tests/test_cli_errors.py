@@ -10,6 +10,7 @@ tiny model alone takes longer, and they leave no checkpoint.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -151,3 +152,12 @@ def test_config_file_that_fails_to_load_is_one_line_naming_file_and_line(tmp_pat
         path.write_text(text)
     proc = run(script, f"--config={path}", f"--workdir={tmp_path / 'out'}")
     assert_one_line(proc, 2, *words)
+
+
+def test_list_valued_keys_are_overridable_from_the_command_line(tmp_path):
+    curse = os.path.join(th.ROOT, "experiments", "curse_of_memory.py")
+    proc = run("curse_of_memory.py", f"--config={curse}:quick", f"--workdir={tmp_path}", "--config.lambdas=(0.9, 0.99)",
+               "--config.recurrences=('linear',)", "--config.length=50", "--config.num_sequences=8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads((tmp_path / "curse_of_memory.json").read_text())
+    assert saved["config"]["lambdas"] == [0.9, 0.99] and list(saved["results"]) == ["linear"]

@@ -239,28 +239,36 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
                     where = "" if "signum" in caught else " by another process"
                     message = f"{name} received{where}: checkpoint saved at step {step} in {workdir}; rerun to resume"
                     raise Interrupted(message, step, signum)
-        pin()
-        checkpoints.save(step, state)
-        checkpoints.wait()
-        result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
-        if config.optim.skip_nonfinite and main:
-            rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-            result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
-        bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
-        if bad:
-            skipped = result.get("nonfinite_skipped")
-            message = (
-                f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
-                + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
-                + ". Lower optim.learning_rate or clip gradients (optim.clip)."
-            )
-            result.update(diverged=True, error=message)
-        if main:
-            kept = _write_result(workdir, result)
-            plot_snapshots(workdir)
-        if bad:
-            raise Diverged(message + (kept if main else ""), step)
-        return result
+            # The final save and evaluation stay under the handler: a signal now ends the
+            # run with a message, after the result is written (or the grace period ends it
+            # naming the checkpoint of the last step).
+            pin()
+            checkpoints.save(step, state)
+            checkpoints.wait()
+            result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
+            if config.optim.skip_nonfinite and main:
+                rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+                result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
+            bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
+            if bad:
+                skipped = result.get("nonfinite_skipped")
+                message = (
+                    f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
+                    + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
+                    + ". Lower optim.learning_rate or clip gradients (optim.clip)."
+                )
+                result.update(diverged=True, error=message)
+            if main:
+                kept = _write_result(workdir, result)
+                plot_snapshots(workdir)
+            if bad:
+                raise Diverged(message + (kept if main else ""), step)
+            if "signum" in caught:
+                name = signal.Signals(caught["signum"]).name
+                raise Interrupted(f"{name} received during the final evaluation: it finished; "
+                                  f"{os.path.join(workdir, 'result.json')} written at step {step}, checkpoint "
+                                  f"saved at step {step} in {workdir}", step, caught["signum"])
+            return result
     finally:
         progress.close()
         checkpoints.close()
