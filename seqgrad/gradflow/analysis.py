@@ -42,7 +42,7 @@ import ml_collections
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad import checks, models, modelspec
+from seqgrad import checks, models, modelspec, resources
 from seqgrad.gradflow import attribution, conditions, measure, profile, programs, seeds, spectra, summarize, trained
 from seqgrad.gradflow.record import EntryRecord, Report, Stats
 from seqgrad.models.base import check_site
@@ -85,6 +85,7 @@ def _get(config, key: str):
 def validate(config) -> None:
     """Raises a one-line `ValueError` for a bad number in ``config`` (entries aside)."""
     checks.config_numbers(config, checks.ANALYSIS_RANGES)
+    resources.check_analysis(config)
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
                 "lyapunov.num_exponents", "timing.repeats"):
         _positive_int(key, _get(config, key))

@@ -140,8 +140,8 @@ class Checkpointer:
             return step, restored
         if errors:
             raise ValueError(
-                f"none of the {len(errors)} checkpoint(s) in {self.directory} can be restored into the state of "
-                f"this config (did the model, task or optimizer change?); newest: {errors[0]}"
+                f"no checkpoint in {self.directory} can be restored into the state of this config (did the "
+                f"model, task or optimizer change?); {len(errors)} tried, the newest: {errors[0]}"
             )
         return None
 

@@ -40,6 +40,7 @@ RESUMABLE_CHANGES = (
     "train.replica_batch_size",
     "train.progress",
     "train.interrupt_grace_s",
+    "train.memory_check",
     "mesh.replica",
     "mesh.data",
 )
@@ -71,6 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.allow_config_change = False  # resume a workdir whose saved config differs
     c.train.progress = True  # progress bar (a terminal) or plain lines
     c.train.interrupt_grace_s = 60.0  # after SIGTERM/SIGINT, exit anyway after this long (or on a second one)
+    c.train.memory_check = True  # refuse a config whose memory estimate exceeds the machine's (`seqgrad.resources`)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"

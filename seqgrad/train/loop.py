@@ -32,7 +32,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from seqgrad import jsonio
+from seqgrad import jsonio, resources
 from seqgrad.report.progress import Progress
 from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
@@ -120,7 +120,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       ``"replicas"`` the per-replica evaluations.
 
     Raises:
-      ValueError: an invalid config (before anything is compiled).
+      ValueError: an invalid config, or one whose memory estimate exceeds the machine's
+        (`seqgrad.resources`), before anything is compiled.
       ConfigMismatch: the workdir holds a run with another config.
       Diverged: non-finite loss or gradients without ``optim.skip_nonfinite``, or a
         final evaluation that is not finite (``result.json`` then says ``"diverged": true``).
@@ -129,6 +130,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       WorkdirBusy: another run holds the workdir (`seqgrad.train.workdir.lock`).
     """
     config_lib.validate(config)
+    resources.check_training(config)
     workdir = workdir_lib.prepare(workdir)
     main = _is_main()
     with workdir_lib.lock(workdir, enabled=main):
