@@ -174,10 +174,14 @@ def parse_flags(argv: list[str]) -> list[str]:
     to load (a syntax error, ``get_config`` raising anything) is one line naming the
     file, the line and the exception, not ml_collections' traceback or deferred error."""
     spec = _config_spec(argv)
+    extra: dict[str, str] = {}
     if spec and "config" in flags.FLAGS:
         problem = config_load_error(spec)
         if problem:
             fail(errors.EXIT_USAGE, problem)
+        argv, extra = _imported_options(argv, spec)
+        if extra:  # ml_collections finds its overrides in sys.argv itself
+            sys.argv[:] = argv
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:
@@ -190,7 +194,52 @@ def parse_flags(argv: list[str]) -> list[str]:
     if len(rest) > 1:
         fail(errors.EXIT_USAGE, f"unexpected argument(s) {rest[1:]}: every setting is a --flag=value "
              f"(see {os.path.basename(argv[0])} --help)")
+    if extra:
+        from seqgrad.train import config as config_lib
+
+        config = flags.FLAGS["config"].value
+        values = {key: _literal(text) for key, text in extra.items()}
+        with config.model.options.unlocked():
+            config.model.options.update(values)
+        try:  # an option the class does not take is refused, not dropped
+            config_lib.check_overrides(config, {f"model.options.{k}": v for k, v in values.items()})
+        except ValueError as e:
+            fail(errors.EXIT_USAGE, str(e))
     return rest
+
+
+def _literal(text: str):
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _imported_options(argv: list[str], spec: str) -> tuple[list[str], dict[str, str]]:
+    """Splits off ``--config.model.options.<key>=<value>`` arguments that name no key of
+    the config when ``model.name`` is an import string (``"flax:GRUCell"``): such an
+    architecture's options are its class's fields, which no experiment file lists.
+    They are set after parsing (values read as Python literals, else strings), and the
+    run's validation checks them against the class."""
+    name_args = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config.model.name=")]
+    try:
+        config = _load_config(spec)
+        name = name_args[-1] if name_args else config.model.name
+        known = set(config.model.options.keys())
+    except Exception:  # noqa: BLE001  no model section: nothing to split off
+        return argv, {}
+    if ":" not in str(name):
+        return argv, {}
+    kept, extra = [], {}
+    for arg in argv:
+        key, sep, value = arg.removeprefix("--config.model.options.").partition("=")
+        if arg.startswith("--config.model.options.") and sep and "." not in key and key not in known:
+            extra[key] = value
+        else:
+            kept.append(arg)
+    return kept, extra
 
 
 def quiet_logging() -> None:

@@ -161,3 +161,18 @@ def test_list_valued_keys_are_overridable_from_the_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = json.loads((tmp_path / "curse_of_memory.json").read_text())
     assert saved["config"]["lambdas"] == [0.9, 0.99] and list(saved["results"]) == ["linear"]
+
+
+def test_options_of_an_import_string_architecture_are_refused_only_when_the_class_lacks_them(tmp_path):
+    flax_cell = ["--config.model.name=flax:SimpleCell"]
+    proc = run("train.py", f"--config={ADDING}:rnn", f"--workdir={tmp_path / 'bad'}", *th.TINY_FLAGS, *flax_cell,
+               "--config.model.options.bogus=3")
+    assert_one_line(proc, 2, "model.options.bogus=3", "'flax:SimpleCell'", "'residual'")
+
+
+@pytest.mark.slow
+def test_options_of_an_import_string_architecture_are_set_from_the_command_line(tmp_path):
+    proc = run("train.py", f"--config={ADDING}:rnn", f"--workdir={tmp_path}", *th.TINY_FLAGS,
+               "--config.train.steps=10", "--config.model.name=flax:SimpleCell", "--config.model.options.residual=True")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["options"]["residual"] is True
