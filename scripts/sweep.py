@@ -17,7 +17,7 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from seqgrad import cli
+from seqgrad import cli, resources
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed, sweep, workdir
 
@@ -40,6 +40,7 @@ def main(argv):
     for group in sweep.group_points(sweep.make_points(_CONFIG.value, points, overrides)):
         try:
             config_lib.validate(group.config())
+            resources.check_training(group.config())  # before the first point compiles
         except ValueError as e:
             raise ValueError(f"sweep point {group.name()}: {e}") from None
     root = workdir.prepare(_WORKDIR.value)

@@ -85,3 +85,10 @@ def test_script_refuses_before_compiling(tmp_path):
                "--config.model.hidden_size=1000000")
     assert_one_line(proc, 2, "model.hidden_size=1000000 is too large", "train.memory_check=False")
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_sweep_refuses_a_hopeless_point_before_any_point_runs(tmp_path):
+    sweep = os.path.join(th.ROOT, "experiments", "clipping_ablation.py")
+    proc = run("sweep.py", f"--config={sweep}", f"--workdir={tmp_path / 'sweep'}", "--config.eval.batch_size=100000000")
+    assert_one_line(proc, 2, "sweep point", "eval.batch_size=100000000 is too large")
+    assert not os.path.exists(tmp_path / "sweep" / "sweep.json")
