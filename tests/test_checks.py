@@ -19,6 +19,8 @@ from tests import train_helpers as th
 from tests.test_cli_errors import ADDING, FLOW, assert_one_line, run
 
 BAD = (float("nan"), float("inf"), float("-inf"))
+CURSE = os.path.join(th.ROOT, "experiments", "curse_of_memory.py")
+LEARNED = os.path.join(th.ROOT, "experiments", "learned_gradient_flow.py")
 
 
 @pytest.mark.parametrize(
@@ -107,6 +109,12 @@ def test_learnability_refuses_bad_fractions_and_gradient_flow_files(tmp_path):
                      ["config.regime.preserved=nan", "(0, 1]"], id="regime-preserved-nan"),
         pytest.param("analyze.py", [f"--config={FLOW}:rnn", "--config.conditions.input_scale=(1e400,)"],
                      ["config.conditions.input_scale=[inf]", "finite"], id="input-scale-1e400",
+                     marks=pytest.mark.slow),
+        pytest.param("curse_of_memory.py", [f"--config={CURSE}:quick", "--config.fit_from=nan"],
+                     ["fit_from=nan", "(0, 1)"], id="curse-fit-from-nan", marks=pytest.mark.slow),
+        pytest.param("learned_gradient_flow.py", [f"--config={LEARNED}:quick",
+                                                  "--config.train_configs.lstm.optim.learning_rate=inf"],
+                     ["train_configs.lstm.optim.learning_rate=inf", "finite"], id="learned-lr-inf",
                      marks=pytest.mark.slow),
         pytest.param("learnability.py", ["--success_fraction=-1"], ["success_fraction=-1.0", "(0, 1]"],
                      id="success-fraction-negative", marks=pytest.mark.slow),
