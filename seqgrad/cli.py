@@ -261,14 +261,27 @@ def _is_closed_loop(exc: BaseException | None) -> bool:
     return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
 
 
+def _orbax_leftover(report) -> bool:
+    """An "Exception ignored in <coroutine>" of an orbax read abandoned after the failure
+    that was already caught (its message embeds a 100-line TensorStore spec)."""
+    tb = report.exc_traceback
+    while tb is not None:
+        if "orbax" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def drop_closed_loop_reports() -> None:
-    """Silences "RuntimeError: Event loop is closed" reported from TensorStore's threads.
+    """Silences what TensorStore's and orbax's threads report after a failed restore.
 
     When one read of an orbax restore fails, orbax closes its event loop while
     TensorStore still completes the other reads; each completion then fails to reach
     the closed loop and is reported with a traceback (about 1 000 lines for a small
-    state), after the one real error has already been caught. Only that exact error is
-    dropped; every other report goes to the previous hook."""
+    state), and the abandoned read coroutines report their own errors at exit, after
+    the one real error has already been caught and reported in one line. Only
+    "Event loop is closed" and exceptions ignored inside orbax's code are dropped;
+    every other report goes to the previous hook."""
     excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
 
     def on_exception(kind, value, tb):
@@ -276,7 +289,7 @@ def drop_closed_loop_reports() -> None:
             excepthook(kind, value, tb)
 
     def on_unraisable(report):
-        if not _is_closed_loop(report.exc_value):
+        if not (_is_closed_loop(report.exc_value) or _orbax_leftover(report)):
             unraisablehook(report)
 
     sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
