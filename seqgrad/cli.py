@@ -14,6 +14,7 @@ import difflib
 import errno
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -295,15 +296,43 @@ def drop_closed_loop_reports() -> None:
     sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
 
 
+class _Terminated(BaseException):
+    """SIGTERM outside a training loop (which handles it itself: `seqgrad.train.interrupt`)."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated(signum)
+
+
+def _newest_checkpoint() -> str:
+    """The newest complete checkpoint under ``--workdir``, in words ("" without one)."""
+    from seqgrad.train.checkpoint import complete_steps
+
+    workdir = flags.FLAGS["workdir"].value if "workdir" in flags.FLAGS else None
+    if not workdir:
+        return ""
+    directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    steps = complete_steps(directory)
+    return f"; newest complete checkpoint: step {steps[-1]} in {directory}" if steps else ""
+
+
 def run(main: Callable[[list[str]], int | None]) -> None:
-    """``absl.app.run(main)`` where every failure is one line and a documented exit code."""
+    """``absl.app.run(main)`` where every failure is one line and a documented exit code.
+
+    SIGTERM outside a training loop (loading, restoring, compiling, writing reports)
+    ends the script with one line naming the newest complete checkpoint and exit 143,
+    not the silent default; training loops install their own handler (save, then stop)."""
     drop_closed_loop_reports()
+    signal.signal(signal.SIGTERM, _terminate)
 
     def guarded(argv):
         try:
             return main(argv)
         except SystemExit:
             raise
+        except _Terminated:
+            fail(errors.EXIT_SIGNAL_BASE + signal.SIGTERM,
+                 f"SIGTERM received: stopped; nothing saved is lost{_newest_checkpoint()}; rerun to resume")
         except BaseException as e:  # noqa: BLE001  the one place a script turns errors into lines
             if isinstance(e, KeyboardInterrupt):
                 fail(errors.EXIT_SIGNAL_BASE + 2, "interrupted (SIGINT)")

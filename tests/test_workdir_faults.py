@@ -30,6 +30,7 @@ th.use_compilation_cache()
 #   "enospc:<step>"  checkpoint saves from <step> on raise OSError(ENOSPC)
 #   "block:<n>"      the n-th dispatch never returns (after announcing itself on stdout)
 #   "slow_eval:<s>"  the final evaluation announces itself on stdout, then takes <s> seconds longer
+#   "slow_restore:<s>" restoring announces itself on stdout, then takes <s> seconds longer
 _DRIVER = """
 import errno, os, runpy, sys, threading
 fault, arg = sys.argv.pop(1).split(":")
@@ -58,6 +59,14 @@ if fault == "slow_eval":
         time.sleep(float(arg))
         return evaluate(self, s)
     state.Trainer.evaluate = slow
+if fault == "slow_restore":
+    import time
+    latest = checkpoint.Checkpointer.latest
+    def slow_latest(self, target):
+        print("RESTORING", flush=True)
+        time.sleep(float(arg))
+        return latest(self, target)
+    checkpoint.Checkpointer.latest = slow_latest
 sys.argv[0] = os.path.join(os.getcwd(), "scripts", "train.py")
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
@@ -264,3 +273,19 @@ def test_written_files_honour_the_umask(tmp_path):
     assert proc.returncode == 0, proc.err[-2000:]
     for name in ("config.json", "result.json", "checkpoints/10/sha256.json"):
         assert os.stat(tmp_path / name).st_mode & 0o777 == 0o640, name
+
+
+def test_sigterm_while_restoring_ends_with_a_message_naming_the_checkpoint(tmp_path):
+    assert th.run_script(tmp_path, "--config.train.steps=20").returncode == 0
+    proc = _driver("slow_restore:5", tmp_path, wait=False)
+    try:
+        assert proc.stdout.readline().strip() == "RESTORING"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    line = _error_line(err)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "SIGTERM received" in line and f"step 20 in {tmp_path / 'checkpoints'}" in line
+    assert _steps(tmp_path) == [10, 20] and th.result(tmp_path)["step"] == 20
