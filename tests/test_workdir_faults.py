@@ -238,17 +238,23 @@ def test_blocked_run_stops_on_a_second_signal_or_after_the_grace_period(tmp_path
     assert done.returncode == 0 and th.result(tmp_path)["step"] == 40
 
 
-def test_sigterm_during_the_final_evaluation_ends_with_a_message_and_the_result(tmp_path):
-    proc = _driver("slow_eval:3", tmp_path, wait=False)
+def _sigterm_when(fault, workdir_, marker):
+    """Runs the driver with ``fault``, sends SIGTERM once it prints ``marker``; returns
+    the process and its last stderr line (which must be the one error line)."""
+    proc = _driver(fault, workdir_, wait=False)
     try:
-        assert proc.stdout.readline().strip() == "EVALUATING"
+        assert proc.stdout.readline().strip() == marker
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    line = _error_line(err)
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    return proc, _error_line(err)
+
+
+def test_sigterm_during_the_final_evaluation_ends_with_a_message_and_the_result(tmp_path):
+    proc, line = _sigterm_when("slow_eval:3", tmp_path, "EVALUATING")
     assert "SIGTERM received during the final evaluation" in line and "result.json written at step 40" in line
     assert th.result(tmp_path)["step"] == 40 and _steps(tmp_path)[-1] == 40
 
@@ -277,15 +283,6 @@ def test_written_files_honour_the_umask(tmp_path):
 
 def test_sigterm_while_restoring_ends_with_a_message_naming_the_checkpoint(tmp_path):
     assert th.run_script(tmp_path, "--config.train.steps=20").returncode == 0
-    proc = _driver("slow_restore:5", tmp_path, wait=False)
-    try:
-        assert proc.stdout.readline().strip() == "RESTORING"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    line = _error_line(err)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    proc, line = _sigterm_when("slow_restore:5", tmp_path, "RESTORING")
     assert "SIGTERM received" in line and f"step 20 in {tmp_path / 'checkpoints'}" in line
     assert _steps(tmp_path) == [10, 20] and th.result(tmp_path)["step"] == 20
