@@ -13,15 +13,17 @@ from seqgrad.gradflow import sensitivity
 
 def get_config(arg: str = "default"):
     c = ml_collections.ConfigDict()
-    c.recurrences = sorted(sensitivity.RECURRENCES)
-    c.lambdas = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+    # Tuples, not lists: ml_collections overrides tuples from the command line
+    # (--config.lambdas='(0.9, 0.99)'), never lists.
+    c.recurrences = tuple(sorted(sensitivity.RECURRENCES))
+    c.lambdas = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
     c.length = 10_000
     c.num_sequences = 1024
     c.seed = 0
     c.fit_from = 0.9  # fit the exponent where the long-memory asymptote holds
     c.explode_slope = 0.5  # "explodes": E[(∂h/∂θ)²] grows faster than (1 − λ)^−0.5
     if arg == "quick":
-        c.lambdas = [0.5, 0.9, 0.95, 0.99]
+        c.lambdas = (0.5, 0.9, 0.95, 0.99)
         c.length = 1000
         c.num_sequences = 256
     elif arg != "default":

@@ -28,7 +28,7 @@ def get_config(arg: str = "default"):
         raise ValueError(f"config variant {arg!r} is unknown; valid choices: ['default', 'quick']")
     quick = arg == "quick"
     c = ml_collections.ConfigDict()
-    c.architectures = ["lstm", "gru", "rnn"]
+    c.architectures = ("lstm", "gru", "rnn")  # tuples: overridable from the command line
     c.train_configs = ml_collections.ConfigDict()
     for arch in c.architectures:
         t = _adding_config(arch)
@@ -43,7 +43,7 @@ def get_config(arg: str = "default"):
     c.seed = 1234  # the analysis sequences
     c.num_sequences = 16 if quick else 64
     c.jacobian_sequences = 2 if quick else 4
-    c.distances = [1, 10, 19] if quick else [1, 10, 50, 100, 199]
+    c.distances = (1, 10, 19) if quick else (1, 10, 50, 100, 199)
     c.gate_threshold = 0.95
     c.success_fraction = 0.1  # solved: eval loss <= 10 % of the chance level
     c.lock()

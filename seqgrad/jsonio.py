@@ -11,20 +11,26 @@
   `REASONS` (``"nonfinite_values"``), and `with_reasons(obj)` does both.
 * `write_json(path, obj)`: atomic: a temporary file in the same directory, fsync,
   then `os.replace`, so a reader (or a run killed mid-write) never sees a partial file.
+  The file gets the mode an ordinary ``open(path, "w")`` would (0666 less the umask),
+  not `tempfile.mkstemp`'s 0600: workdirs are shared between users and hosts.
 * `write_text(path, text)`: the same atomic write for a text file (summaries).
 * `dumps_line(obj)`: one compact JSON line (JSONL rows), sanitised the same way.
-* `read_json(path)`, `read_jsonl(path)`: the tolerant readers (absent or torn -> None / the
-  complete rows).
+* `read_json(path)`, `read_jsonl(path)`: the tolerant readers (absent or torn -> None; the
+  rows that are JSON objects, a torn or garbage line skipped with a warning naming it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Mapping
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 __all__ = ["REASONS", "jsonable", "nonfinite_reasons", "with_reasons", "write_json", "write_text", "dumps_line",
            "read_json", "read_jsonl"]
@@ -92,6 +98,7 @@ def _atomic(path: str, write) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             write(f)
             f.flush()
@@ -101,6 +108,24 @@ def _atomic(path: str, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read from /proc where it can be, without changing it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # os.umask can only be read by setting it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 def write_json(path: str, obj: Any, *, indent: int = 2) -> None:
@@ -123,15 +148,30 @@ def read_json(path: str) -> Any | None:
         return None
 
 
-def read_jsonl(path: str) -> list[dict]:
-    """The complete rows of a JSONL file (reading stops at a torn or invalid line)."""
+def read_jsonl(path: str, bad: list[int] | None = None) -> list[dict]:
+    """The rows of a JSONL file that are JSON objects.
+
+    A torn or garbage line (a run killed mid-write, a disk error, an edit) is skipped
+    with one warning naming the file and its line numbers, and the rows after it are
+    kept; their 1-based line numbers are appended to ``bad`` when it is given."""
     if not os.path.exists(path):
         return []
-    rows = []
-    with open(path) as f:
-        for line in f:
+    rows, skipped = [], []
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                skipped.append(number)
+    if skipped:
+        log.warning("%s: line(s) %s are not JSON objects (truncated or garbage): skipped", path,
+                    ", ".join(map(str, skipped)))
+        if bad is not None:
+            bad.extend(skipped)
     return rows

@@ -10,6 +10,7 @@ tiny model alone takes longer, and they leave no checkpoint.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -131,3 +132,47 @@ def test_analyze_workdir_that_is_a_file(tmp_path):
     afile.write_text("x")
     proc = run("analyze.py", f"--config={FLOW}:rnn", f"--workdir={afile}", timeout=60)
     assert_one_line(proc, 3, str(afile), "is a file")
+
+
+CONFIG_FAULTS = {
+    "syntax": ("def get_config(arg=None):\n    x = (\n", ["syntax.py:2", "SyntaxError", "never closed"]),
+    "raises": ("def get_config(arg=None):\n    raise RuntimeError('no such dataset')\n\n\n"
+               "def get_sweep(arg=None):\n    return [{}]\n", ["raises.py:2", "RuntimeError: no such dataset"]),
+    "missing": (None, ["missing.py", "No such file"]),
+}
+
+
+@pytest.mark.parametrize("script", ["train.py", *(pytest.param(s, marks=pytest.mark.slow)
+                                                  for s in ("analyze.py", "sweep.py", "curse_of_memory.py"))])
+@pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
+def test_config_file_that_fails_to_load_is_one_line_naming_file_and_line(tmp_path, script, fault):
+    text, words = CONFIG_FAULTS[fault]
+    path = tmp_path / f"{fault}.py"
+    if text is not None:
+        path.write_text(text)
+    proc = run(script, f"--config={path}", f"--workdir={tmp_path / 'out'}")
+    assert_one_line(proc, 2, *words)
+
+
+def test_list_valued_keys_are_overridable_from_the_command_line(tmp_path):
+    curse = os.path.join(th.ROOT, "experiments", "curse_of_memory.py")
+    proc = run("curse_of_memory.py", f"--config={curse}:quick", f"--workdir={tmp_path}", "--config.lambdas=(0.9, 0.99)",
+               "--config.recurrences=('linear',)", "--config.length=50", "--config.num_sequences=8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads((tmp_path / "curse_of_memory.json").read_text())
+    assert saved["config"]["lambdas"] == [0.9, 0.99] and list(saved["results"]) == ["linear"]
+
+
+def test_options_of_an_import_string_architecture_are_refused_only_when_the_class_lacks_them(tmp_path):
+    flax_cell = ["--config.model.name=flax:SimpleCell"]
+    proc = run("train.py", f"--config={ADDING}:rnn", f"--workdir={tmp_path / 'bad'}", *th.TINY_FLAGS, *flax_cell,
+               "--config.model.options.bogus=3")
+    assert_one_line(proc, 2, "model.options.bogus=3", "'flax:SimpleCell'", "'residual'")
+
+
+@pytest.mark.slow
+def test_options_of_an_import_string_architecture_are_set_from_the_command_line(tmp_path):
+    proc = run("train.py", f"--config={ADDING}:rnn", f"--workdir={tmp_path}", *th.TINY_FLAGS,
+               "--config.train.steps=10", "--config.model.name=flax:SimpleCell", "--config.model.options.residual=True")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["options"]["residual"] is True

@@ -29,6 +29,8 @@ th.use_compilation_cache()
 # Runs scripts/train.py after applying a fault given as argv[1]:
 #   "enospc:<step>"  checkpoint saves from <step> on raise OSError(ENOSPC)
 #   "block:<n>"      the n-th dispatch never returns (after announcing itself on stdout)
+#   "slow_eval:<s>"  the final evaluation announces itself on stdout, then takes <s> seconds longer
+#   "slow_restore:<s>" restoring announces itself on stdout, then takes <s> seconds longer
 _DRIVER = """
 import errno, os, runpy, sys, threading
 fault, arg = sys.argv.pop(1).split(":")
@@ -49,6 +51,22 @@ if fault == "block":
             threading.Event().wait()
         return chunk(self, s, n)
     state.Trainer.train_chunk = blocked
+if fault == "slow_eval":
+    import time
+    evaluate = state.Trainer.evaluate
+    def slow(self, s):
+        print("EVALUATING", flush=True)
+        time.sleep(float(arg))
+        return evaluate(self, s)
+    state.Trainer.evaluate = slow
+if fault == "slow_restore":
+    import time
+    latest = checkpoint.Checkpointer.latest
+    def slow_latest(self, target):
+        print("RESTORING", flush=True)
+        time.sleep(float(arg))
+        return latest(self, target)
+    checkpoint.Checkpointer.latest = slow_latest
 sys.argv[0] = os.path.join(os.getcwd(), "scripts", "train.py")
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
@@ -218,3 +236,53 @@ def test_blocked_run_stops_on_a_second_signal_or_after_the_grace_period(tmp_path
     assert _steps(tmp_path) == [10]
     done = th.run_script(tmp_path)  # nothing saved was lost: the rerun resumes and finishes
     assert done.returncode == 0 and th.result(tmp_path)["step"] == 40
+
+
+def _sigterm_when(fault, workdir_, marker):
+    """Runs the driver with ``fault``, sends SIGTERM once it prints ``marker``; returns
+    the process and its last stderr line (which must be the one error line)."""
+    proc = _driver(fault, workdir_, wait=False)
+    try:
+        assert proc.stdout.readline().strip() == marker
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    return proc, _error_line(err)
+
+
+def test_sigterm_during_the_final_evaluation_ends_with_a_message_and_the_result(tmp_path):
+    proc, line = _sigterm_when("slow_eval:3", tmp_path, "EVALUATING")
+    assert "SIGTERM received during the final evaluation" in line and "result.json written at step 40" in line
+    assert th.result(tmp_path)["step"] == 40 and _steps(tmp_path)[-1] == 40
+
+
+def test_garbage_metrics_row_is_reported_and_skipped(tmp_path):
+    assert th.run_script(tmp_path, "--config.train.steps=20").returncode == 0
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    (tmp_path / "metrics.jsonl").write_text(lines[0][: len(lines[0]) // 2] + "\n" + "\n".join(lines[1:]) + "\n")
+    proc = th.run_script(tmp_path)  # resumes from step 20 to 40
+    assert proc.returncode == 0, proc.err[-2000:]
+    warned = [ln for ln in proc.err.splitlines() if "metrics.jsonl" in ln]
+    assert len(warned) == 1 and "line(s) 1 are not JSON objects" in warned[0] and "skipped" in warned[0], proc.err
+    assert [r["step"] for r in th.metrics_rows(tmp_path)] == [20, 30, 40]  # the rows after the bad one are kept
+
+
+def test_written_files_honour_the_umask(tmp_path):
+    previous = os.umask(0o027)  # inherited by the child
+    try:
+        proc = th.run_script(tmp_path, "--config.train.steps=10")
+    finally:
+        os.umask(previous)
+    assert proc.returncode == 0, proc.err[-2000:]
+    for name in ("config.json", "result.json", "checkpoints/10/sha256.json"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o640, name
+
+
+def test_sigterm_while_restoring_ends_with_a_message_naming_the_checkpoint(tmp_path):
+    assert th.run_script(tmp_path, "--config.train.steps=20").returncode == 0
+    proc, line = _sigterm_when("slow_restore:5", tmp_path, "RESTORING")
+    assert "SIGTERM received" in line and f"step 20 in {tmp_path / 'checkpoints'}" in line
+    assert _steps(tmp_path) == [10, 20] and th.result(tmp_path)["step"] == 20

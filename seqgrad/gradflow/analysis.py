@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -42,7 +43,7 @@ import ml_collections
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad import models, modelspec
+from seqgrad import checks, models, modelspec, resources
 from seqgrad.gradflow import (attribution, conditions, extra_entries, measure, predictions, profile, programs, seeds,
                               spectra, summarize, trained)
 from seqgrad.gradflow.record import EntryRecord, Report, Stats
@@ -85,8 +86,10 @@ def _get(config, key: str):
 
 def validate(config) -> None:
     """Raises a one-line `ValueError` for a bad number in ``config`` (entries aside)."""
+    checks.config_numbers(config, checks.ANALYSIS_RANGES)
+    resources.check_analysis(config)
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
-                "lyapunov.num_exponents"):
+                "lyapunov.num_exponents", "regime.block"):
         _positive_int(key, _get(config, key))
     repeats = config.timing.repeats
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
@@ -423,6 +426,12 @@ def run(config, workdir: str) -> Report:
     from seqgrad.report import gradient_flow, progress
 
     entries = build_entries(config)
+    for e in entries:
+        if config.method == "auto" and e.method == "sketch":
+            T, n = max(config.conditions.T), profile.site_width(e.model, e.site)
+            print(f"config.method='auto': {e.name} is measured by the sketch (‖J(d)‖_F by probes): its exact stack "
+                  f"would hold T·n² = {T}·{n}² = {T * n * n:.3g} numbers per sequence, above "
+                  f"{profile.MAX_EXACT_ELEMENTS:.3g}", file=sys.stderr, flush=True)
     cache = compilation_cache(config, workdir)
     start = time.perf_counter()
     keys = {e.name: _inputs(e, config)[1] for e in entries}  # drawn here: the threads execute nothing

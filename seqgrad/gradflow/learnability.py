@@ -18,19 +18,29 @@ import os
 
 import numpy as np
 
-from seqgrad import jsonio
+from seqgrad import checks, jsonio
 
 
 def init_horizons(gradient_flow_json: str | None) -> dict[str, float]:
     """``{architecture: median memory horizon}`` at the default condition, from the main job's
-    ``gradient_flow.json`` (its ``architectures``; ``results`` in older files); empty if absent.
+    ``gradient_flow.json`` (its ``architectures``; ``results`` in older files); empty if none is given.
+
+    Raises:
+      ValueError: ``gradient_flow_json`` is given but is absent or not such a file.
 
     An architecture with several entries takes the entry named after it (the registry
     default, e.g. ``rnn`` rather than ``rnn_relu_identity``), else its first entry.
     """
-    report = jsonio.read_json(gradient_flow_json) if gradient_flow_json else None
-    report = report if isinstance(report, dict) else {}
-    entries = report.get("architectures") or report.get("results") or {}
+    if not gradient_flow_json:
+        return {}
+    if not os.path.isfile(gradient_flow_json):
+        raise ValueError(f"gradient_flow={gradient_flow_json!r}: no such file (a gradient_flow.json of "
+                         "scripts/analyze.py)")
+    report = jsonio.read_json(gradient_flow_json)
+    entries = (report.get("architectures") or report.get("results")) if isinstance(report, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise ValueError(f"gradient_flow={gradient_flow_json!r} is not a gradient_flow.json of scripts/analyze.py "
+                         "(no 'architectures' with memory horizons)")
     out: dict[str, float] = {}
     for name, entry in sorted(entries.items(), key=lambda item: item[0] != (item[1] or {}).get("arch", item[0])):
         if not isinstance(entry, dict):
@@ -74,8 +84,10 @@ def largest_solved(cells: dict, threshold: float = 0.5) -> int | None:
 
 
 def summarize(sweep_dir: str, *, success_fraction: float = 0.1, gradient_flow_json: str | None = None) -> dict:
-    table = collect(sweep_dir, success_fraction)
+    checks.number("success_fraction", success_fraction,
+                  checks.Range(0.0, 1.0, low_open=True, reason="solved: eval loss <= this fraction of the chance level"))
     horizons = init_horizons(gradient_flow_json)
+    table = collect(sweep_dir, success_fraction)
     tasks = sorted({task for arch in table.values() for task in arch})
     jsonio.write_json(os.path.join(sweep_dir, "learnability.json"), jsonio.jsonable(
         {"success_fraction": success_fraction, "results": table, "init_memory_horizon": horizons}))

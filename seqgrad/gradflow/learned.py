@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad import jsonio
+from seqgrad import checks, jsonio
 from seqgrad.gradflow import gates, trained
 from seqgrad.gradflow.jacobians import state_jacobians
 from seqgrad.train import loop
@@ -169,6 +169,8 @@ def plot(results: dict, path: str, *, dpi: int = 110) -> None:
 
 def run(config, workdir: str) -> dict:
     """Trains (or resumes), analyses, judges and writes; returns the report."""
+    fraction = checks.Range(0.0, 1.0, low_open=True)
+    checks.config_numbers(config, {"success_fraction": fraction, "gate_threshold": fraction}, prefix="")
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
     results = {}

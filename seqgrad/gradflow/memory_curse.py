@@ -25,7 +25,7 @@ import time
 import jax
 import numpy as np
 
-from seqgrad import jsonio
+from seqgrad import checks, jsonio
 from seqgrad.gradflow import sensitivity
 
 CLAIM = "beyond the seed: as memory grows, the sensitivity to recurrent parameters explodes unless the inputs are normalised"
@@ -33,6 +33,8 @@ CLAIM = "beyond the seed: as memory grows, the sensitivity to recurrent paramete
 
 def check_config(config) -> None:
     """Raises `ValueError` naming the key on a bad value, before anything compiles."""
+    checks.config_numbers(config, {"explode_slope": checks.Range(0.0, low_open=True),
+                                   "fit_from": checks.Range(0.0, 1.0, low_open=True, high_open=True)}, prefix="")
     for name in config.recurrences:
         if name not in sensitivity.RECURRENCES:
             raise ValueError(f"recurrences={name!r} is unknown; valid choices: {sorted(sensitivity.RECURRENCES)}")

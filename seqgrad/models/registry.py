@@ -17,6 +17,8 @@ from typing import Any
 
 import flax.linen as nn
 
+from seqgrad import checks
+
 # Fields every flax Module carries that are not user options.
 _MODULE_INTERNALS = frozenset({"parent", "name"})
 
@@ -181,6 +183,7 @@ def validate_options(name: str, options: Mapping[str, Any]) -> Architecture:
             )
     check_positive(options, "hidden_size", "num_layers", "unroll")
     check_bool(options, "fused")
+    checks.model_options(options)  # every number option finite, and in its range
     if arch.validate is not None:
         arch.validate(dict(options))
     return arch

@@ -25,19 +25,20 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
 import jax
 import numpy as np
 
-from seqgrad import jsonio
+from seqgrad import jsonio, resources
 from seqgrad.report.progress import Progress
 from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed, flossing, interrupt
 from seqgrad.train import workdir as workdir_lib
-from seqgrad.train.checkpoint import Checkpointer, complete_steps
+from seqgrad.train.checkpoint import Checkpointer, complete_steps, damage
 from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted, TrainingError  # noqa: F401  (re-exported)
 from seqgrad.train.runlog import JsonlLog, TensorBoard
 from seqgrad.train.state import Trainer
@@ -120,7 +121,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       ``"replicas"`` the per-replica evaluations.
 
     Raises:
-      ValueError: an invalid config (before anything is compiled).
+      ValueError: an invalid config, or one whose memory estimate exceeds the machine's
+        (`seqgrad.resources`), before anything is compiled.
       ConfigMismatch: the workdir holds a run with another config.
       Diverged: non-finite loss or gradients without ``optim.skip_nonfinite``, or a
         final evaluation that is not finite (``result.json`` then says ``"diverged": true``).
@@ -129,6 +131,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       WorkdirBusy: another run holds the workdir (`seqgrad.train.workdir.lock`).
     """
     config_lib.validate(config)
+    resources.check_training(config)
     workdir = workdir_lib.prepare(workdir)
     main = _is_main()
     with workdir_lib.lock(workdir, enabled=main):
@@ -136,9 +139,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
 
 def _saved(workdir: str) -> str:
-    """The newest complete checkpoint, in words (reads files only)."""
+    """The newest complete checkpoint whose files match their manifest (a step committed
+    so recently that its manifest is not written yet counts: a rerun verifies it by
+    restoring it), in words (reads files only)."""
     directory = os.path.join(workdir, "checkpoints")
-    steps = complete_steps(directory)
+    steps = [s for s in complete_steps(directory) if not damage(os.path.join(directory, str(s)))]
     return f"step {steps[-1]} in {directory}" if steps else f"none yet in {directory} (a rerun starts at step 0)"
 
 
@@ -168,6 +173,9 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
         if config.train.allow_config_change:
             state = trainer.set_hyperparams(state)
         log.info("resuming %s from step %d", workdir, step)
+        if main:
+            print(f"resuming from step {step} (checkpoint {os.path.join(workdir, 'checkpoints', str(step))})",
+                  file=sys.stderr, flush=True)
 
     total = config.train.steps
     metrics_log = JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
@@ -194,8 +202,7 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
                 if bad.any() and not config.optim.skip_nonfinite:
                     first = step + 1 + int(np.argmax(bad))
                     which = np.flatnonzero(metrics["nonfinite"][int(np.argmax(bad))]).tolist()
-                    checkpoints.wait()  # saves are asynchronous: name the newest one on disk
-                    saved = checkpoints.steps()
+                    saved = checkpoints.verified_steps()  # saves are asynchronous: name the newest on disk
                     kept = (
                         f"last good checkpoint at step {saved[-1]} kept"
                         if saved
@@ -235,34 +242,58 @@ def _train(config, workdir: str, main: bool) -> dict[str, Any]:
                     where = "" if "signum" in caught else " by another process"
                     message = f"{name} received{where}: checkpoint saved at step {step} in {workdir}; rerun to resume"
                     raise Interrupted(message, step, signum)
-        pin()
-        checkpoints.save(step, state)
-        checkpoints.wait()
-        result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
-        if config.optim.skip_nonfinite and main:
-            rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-            result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
-        bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
-        if bad:
-            skipped = result.get("nonfinite_skipped")
-            message = (
-                f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
-                + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
-                + ". Lower optim.learning_rate or clip gradients (optim.clip)."
-            )
-            result.update(diverged=True, error=message)
-        if main:
-            jsonio.write_json(os.path.join(workdir, "result.json"), result)
-            plot_snapshots(workdir)
-        if bad:
-            raise Diverged(message, step)
-        return result
+            # The final save and evaluation stay under the handler: a signal now ends the
+            # run with a message, after the result is written (or the grace period ends it
+            # naming the checkpoint of the last step).
+            pin()
+            checkpoints.save(step, state)
+            checkpoints.wait()
+            result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
+            if config.optim.skip_nonfinite and main:
+                rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+                result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
+            bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
+            if bad:
+                skipped = result.get("nonfinite_skipped")
+                message = (
+                    f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
+                    + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
+                    + ". Lower optim.learning_rate or clip gradients (optim.clip)."
+                )
+                result.update(diverged=True, error=message)
+            if main:
+                kept = _write_result(workdir, result)
+                plot_snapshots(workdir)
+            if bad:
+                raise Diverged(message + (kept if main else ""), step)
+            if "signum" in caught:
+                name = signal.Signals(caught["signum"]).name
+                raise Interrupted(f"{name} received during the final evaluation: it finished; "
+                                  f"{os.path.join(workdir, 'result.json')} written at step {step}, checkpoint "
+                                  f"saved at step {step} in {workdir}", step, caught["signum"])
+            return result
     finally:
         progress.close()
         checkpoints.close()
         for writer in (metrics_log, snapshots, board):
             if writer is not None:
                 writer.close()
+
+
+def _write_result(workdir: str, result: dict[str, Any]) -> str:
+    """Writes ``result.json``, except that a finished, finite result of the same step is
+    never replaced by a diverged one (that goes to ``result.diverged.json``); returns
+    a sentence saying so, or ""."""
+    path = os.path.join(workdir, "result.json")
+    old = jsonio.read_json(path)
+    if result.get("diverged") and isinstance(old, dict) and not old.get("diverged") and old.get("step") == result["step"]:
+        other = os.path.join(workdir, "result.diverged.json")
+        note = f" The earlier finite {path} of step {result['step']} is kept; this evaluation is in {other}."
+        result["error"] += note
+        jsonio.write_json(other, result)
+        return note
+    jsonio.write_json(path, result)
+    return ""
 
 
 def _any_process(caught: dict) -> bool:

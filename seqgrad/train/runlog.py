@@ -28,9 +28,10 @@ class JsonlLog:
 
     def __init__(self, path: str, resume_step: int):
         self.path = path
-        rows = jsonio.read_jsonl(path)
-        kept = [r for r in rows if r.get("step", 0) <= resume_step]
-        if len(kept) != len(rows) or (os.path.exists(path) and _torn(path)):
+        bad: list[int] = []
+        rows = jsonio.read_jsonl(path, bad)  # a garbage row is reported there and dropped here
+        kept = [r for r in rows if isinstance(r.get("step", 0), int) and r.get("step", 0) <= resume_step]
+        if bad or len(kept) != len(rows) or (os.path.exists(path) and _torn(path)):
             jsonio.write_text(path, "".join(jsonio.dumps_line(r) + "\n" for r in kept))
         self.file: TextIO = open(path, "a")
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from seqgrad.jsonio import read_json, with_reasons, write_json  # noqa: F401  (read_json, write_json re-exported)
+from seqgrad import resources
 from seqgrad.report import sweep as sweep_report
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed
@@ -142,6 +143,7 @@ def validate_points(config, sweep_points: Sequence[Mapping[str, Any]], overrides
     for group in group_points(make_points(config, sweep_points, overrides)):
         try:
             config_lib.validate(group.config())
+            resources.check_training(group.config())  # the memory estimate, before the first point compiles
         except ValueError as e:
             raise ValueError(f"sweep point {group.name()}: {e}") from None
 

@@ -109,6 +109,11 @@ def load_sweep(spec: str) -> list[dict[str, Any]]:
     if not hasattr(module, "get_sweep"):
         raise ValueError(f"--config={spec!r}: {path} defines no get_sweep(arg); it cannot be swept.")
     points = module.get_sweep(arg) if arg else module.get_sweep()
+    if not isinstance(points, (list, tuple)) or not all(isinstance(p, Mapping) for p in points):
+        raise ValueError(f"--config={spec!r}: get_sweep returned {type(points).__name__}, not a list of dicts "
+                         "of dotted config overrides")
+    if not points:
+        raise ValueError(f"--config={spec!r}: get_sweep returned no points: nothing to sweep")
     return [dict(p) for p in points]
 
 

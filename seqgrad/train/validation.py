@@ -34,6 +34,7 @@ def validate(config) -> None:
                          ("eval.num_batches", 1), ("snapshot.every", 0), ("mesh.replica", 0), ("mesh.data", 0)):
         section, name = key.split(".")
         checks.positive_int(key, config[section][name], minimum=minimum)
+    checks.all_finite(config, "")  # NaN / inf in any key the checks above have no range for
 
 
 def _model_and_task(config) -> None:
@@ -47,6 +48,7 @@ def _model_and_task(config) -> None:
     checks.choice("task.name", config.task.name, tasks.available())
     checks.positive_int("model.hidden_size", config.model.hidden_size)
     options = modelspec.for_model(config.model.name, config.model.options.to_dict(), note=True)
+    checks.model_options(options, "model.options")
     try:
         models.registry.validate_options(config.model.name, {"hidden_size": config.model.hidden_size, **options})
     except ValueError as e:
@@ -88,8 +90,6 @@ def _optim(optim) -> None:
     checks.choice("optim.name", optim.name, OPTIMIZERS)
     checks.choice("optim.clip", optim.clip, CLIPS)
     checks.choice("optim.schedule", optim.schedule, SCHEDULES)
-    for key, value in optim.items():  # NaN / inf anywhere in the optimizer section
-        checks.finite(f"optim.{key}", value)
     checks.positive("optim.learning_rate", optim.learning_rate)
     if optim.clip != "none":
         checks.positive("optim.clip_value", optim.clip_value)
