@@ -79,7 +79,7 @@ def test_every_float_option_of_every_architecture_refuses_nonfinite_values(name,
 @pytest.mark.parametrize("key,value", [("recurrent_scale", -1.0), ("positional_base", 1.0), ("max_phase", 0.0)])
 def test_float_options_with_a_natural_range_refuse_values_outside_it(key, value):
     name = next(n for n in models.available() if key in models.info(n).options)
-    with pytest.raises(ValueError, match=rf"^{key}={value!r} is invalid: it must be a finite number"):
+    with pytest.raises(ValueError, match=rf"^{key}={value!r} is invalid for '{name}': it must be a finite number"):
         models.registry.validate_options(name, {"hidden_size": 8, key: value})
 
 

@@ -183,7 +183,10 @@ def validate_options(name: str, options: Mapping[str, Any]) -> Architecture:
             )
     check_positive(options, "hidden_size", "num_layers", "unroll")
     check_bool(options, "fused")
-    checks.model_options(options)  # every number option finite, and in its range
+    try:
+        checks.model_options(options)  # every number option finite, and in its range
+    except ValueError as err:  # name the architecture, as the other option errors do
+        raise ValueError(str(err).replace(" is invalid", f" is invalid for {name!r}", 1)) from None
     if arch.validate is not None:
         arch.validate(dict(options))
     return arch
