@@ -148,6 +148,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.seed_experiment = ml_collections.ConfigDict()
     # The snippet's T = 10, 50, 100, 200: a condition of length T runs those up to T, and T itself.
     config.seed_experiment.lengths = (10, 50, 100, 200)
+    # Models without a one-pass decomposition (`attribution.STATE_SITES`) take it by its definition, O(T²): up to
+    # this T only (the snippet's claims read rnn and lstm, which have one).
+    config.seed_experiment.max_length_by_definition = 128
     config.seed_experiment.decomposition_batch = 0  # gradients vmapped per batch; 0: one at a time (fastest compile)
     config.seed_experiment.last_steps = 10  # "the last few steps": share of ‖G(d)‖ from d < last_steps
 

@@ -89,7 +89,7 @@ def validate(config) -> None:
     checks.config_numbers(config, checks.ANALYSIS_RANGES)
     resources.check_analysis(config)
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
-                "lyapunov.num_exponents", "regime.block"):
+                "lyapunov.num_exponents", "regime.block", "seed_experiment.max_length_by_definition"):
         _positive_int(key, _get(config, key))
     repeats = config.timing.repeats
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:

@@ -309,11 +309,16 @@ def seed_experiment_lengths(config, T: int) -> tuple[int, ...]:
 def _seed_experiment_part(entry, config, dtype, params, key, scale):
     """The seed's experiment (`attribution.seed_experiment`) on the seed's first input at one input scale,
     for every T of the grid (``"T{T}/..."``): ‖∂L/∂W‖ at `seed_experiment_lengths` and the decomposition
-    by distance of the loss at T, from the zero state as the snippet runs it."""
+    by distance of the loss at T, from the zero state as the snippet runs it. A model without a one-pass
+    state site (`attribution.state_site`) takes it by its definition, T + len(lengths) truncated gradients
+    of T steps (O(T²)): only up to ``config.seed_experiment.max_length_by_definition``."""
     xs, _, target = draw_inputs(entry, config, key, sequence_length(config), dtype)
     batch = config.seed_experiment.decomposition_batch or None
     out = {}
+    one_pass = attribution.state_site(entry.model) is not None
     for T in lengths_of(config):
+        if not one_pass and T > int(config.seed_experiment.max_length_by_definition):
+            continue  # T + len(lengths) truncated gradients of T steps each: O(T²), not measured at this T
         by_length, contributions = attribution.seed_experiment(
             entry.model, params, scale * xs[0, :T], target, entry.info.recurrent_params,
             seed_experiment_lengths(config, T), batch_size=batch)
