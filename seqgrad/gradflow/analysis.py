@@ -368,6 +368,7 @@ def _entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord
         lyapunov_zero_directions=m.lyapunov_zero_directions,
         burn_in=measure.burn_in(config), timescale=m.timescale, cut_off_distance=m.cut_off_distance,
         regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular, prediction=m.prediction,
+        regime_rate=m.regime_rate,
         workdir=entry.workdir, trained=None if entry.trained is None else _on_task(entry, config),
     )
 

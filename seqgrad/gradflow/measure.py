@@ -40,7 +40,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad.gradflow import attribution, conditions, lyapunov, profile, spectra
-from seqgrad.models import recurrence
 
 
 def _cast(tree, dtype):
@@ -139,15 +138,7 @@ def window_jacobians(model, params, x, site: str, window: int):
         _, p = model.apply(params, x[None], perturbation, site=site, return_probe=True)
         return p[0, L - 1]
 
-    zeros = jnp.zeros((window, n), x.dtype)
-    padded = lambda delta: last(jnp.concatenate([jnp.zeros((lead, n), x.dtype), delta])[None])  # noqa: E731
-    if not lead:
-        J = jax.jacrev(lambda delta: last(delta[None]))(zeros)
-    else:
-        try:
-            J = jax.jacrev(lambda delta: last(recurrence.Window(delta[None], lead)))(zeros)
-        except (recurrence.WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan at the site
-            J = jax.jacrev(padded)(zeros)
+    J = profile.through_window(lambda f, z: jax.jacrev(f)(z), last, jnp.zeros((window, n), x.dtype), lead)
     return jnp.swapaxes(J, 0, 1)  # [n, W, n] -> [W, n, n]
 
 

@@ -221,6 +221,23 @@ def _exact(model, params, x, positions, site, num_singular, probe_batch, remat_b
     return jnp.sum(sq, axis=0), jnp.linalg.svd(J, compute_uv=False)[:, :num_singular]
 
 
+def through_window(transform, last, zeros, lead: int):
+    """``transform(δ ↦ last(perturbation), zeros)`` (``jax.vjp``, or a jacobian) for a perturbation ``δ: [W, n]``
+    of the last W steps after ``lead`` others.
+
+    ``last`` takes the model's batch-major perturbation. A step-wise scan takes it as a `recurrence.Window`
+    (the lead runs forward only: W reverse steps per cotangent); a model that refuses it while tracing (an
+    associative scan, attention) gets δ padded with ``lead`` zeros (same numbers, L reverse steps).
+    """
+    if not lead:
+        return transform(lambda delta: last(delta[None]), zeros)
+    try:
+        return transform(lambda delta: last(recurrence.Window(delta[None], lead)), zeros)
+    except (recurrence.WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan at the site
+        pad = jnp.zeros((lead, zeros.shape[-1]), zeros.dtype)
+        return transform(lambda delta: last(jnp.concatenate([pad, delta])[None]), zeros)
+
+
 @functools.partial(jax.jit, static_argnames=("model", "site", "window", "num_singular", "probe_batch"))
 def _singular_window(model, params, x, positions, site, window, num_singular, probe_batch):
     """Top singular values ``[m, r]`` of ``J`` at ``positions`` (indices into the last ``window`` steps) from the
@@ -234,12 +251,7 @@ def _singular_window(model, params, x, positions, site, window, num_singular, pr
         _, probe = model.apply(params, x[None], perturbation, site=site, return_probe=True)
         return probe[0, -1]
 
-    zeros = jnp.zeros((window, n), x.dtype)
-    try:
-        _, pullback = jax.vjp(lambda delta: last_probe(recurrence.Window(delta[None], lead)), zeros)
-    except (recurrence.WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan: pad with zeros
-        _, pullback = jax.vjp(
-            lambda delta: last_probe(jnp.concatenate([jnp.zeros((lead, n), x.dtype), delta])[None]), zeros)
+    _, pullback = through_window(jax.vjp, last_probe, jnp.zeros((window, n), x.dtype), lead)
     rows = jax.lax.map(lambda q: pullback(q)[0][positions], jnp.eye(width, dtype=x.dtype), batch_size=probe_batch)
     return jnp.linalg.svd(jnp.swapaxes(rows, 0, 1), compute_uv=False)[:, :num_singular]  # rows: [n, m, n]
 

@@ -153,6 +153,7 @@ class EntryRecord:
     regime_by_ratio: str | None = None  # default condition: the ratio rule of earlier versions
     lyapunov_singular: dict[str, Any] | None = None  # default condition: exactly singular tangent product
     prediction: dict[str, Any] | None = None  # default condition: the rate theory predicts (None: no closed form)
+    regime_rate: Stats | None = None  # default condition: envelope rate per sequence (the regime rate's spread)
 
     def at(self, condition: Condition) -> Measures:
         for m in self.conditions:
