@@ -25,7 +25,10 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments import gradient_flow  # noqa: E402
-from seqgrad.gradflow import analysis, measure, summarize  # noqa: E402
+from seqgrad.jobs.gradient_flow import summaries  # noqa: E402
+from seqgrad.jobs.gradient_flow import entries as entries_lib  # noqa: E402
+from seqgrad.jobs.gradient_flow import inputs  # noqa: E402
+from seqgrad.jobs.gradient_flow import programs  # noqa: E402
 
 DEFAULT_ENTRIES = "rnn,lru,residual_rnn,skip_rnn_k2,skip_rnn_k8,lstm_cell_fb5,lstm_chrono,attention_rnn"
 
@@ -37,10 +40,10 @@ def profile(name: str, burn_in: int, args) -> np.ndarray:
         config.burn_in, config.T, config.conditions.T = burn_in, args.window, (args.window,)
         config.conditions.input_scale, config.default_input_scale = (args.scale,), args.scale
         config.num_seeds, config.num_inputs, config.fixed_distances = args.seeds, args.inputs, (1,)
-    (entry,) = analysis.build_entries(config)
-    dtype, keys, scales = analysis._inputs(entry, config)
-    params = measure.params_fn(entry, config, dtype)(keys)
-    stacks = jax.jit(lambda p, k, s: measure._stacks(entry, config, dtype, p, k, s))(params, keys, scales)
+    (entry,) = entries_lib.build_entries(config)
+    dtype, keys, scales = inputs.measurement_inputs(entry, config)
+    params = inputs.params_fn(entry, config, dtype)(keys)
+    stacks = jax.jit(lambda p, k, s: programs._stacks(entry, config, dtype, p, k, s))(params, keys, scales)
     J = np.asarray(stacks[args.window])[..., ::-1, :, :]  # by distance
     norms = np.linalg.norm(J, ord=2, axis=(-2, -1)).reshape(-1, args.window)
     return np.median(norms, axis=0), config
@@ -61,7 +64,7 @@ def main(argv=None) -> None:
     for name in args.entries.split(","):
         for B in burn_ins:
             norms, config = profile(name, B, args)
-            c = summarize.classify(norms, config, exact=np.zeros(norms.shape, bool))  # zeros: float32 underflow
+            c = summaries.classify(norms, config, exact=np.zeros(norms.shape, bool))  # zeros: float32 underflow
             k = int(config.entries[name].options.get("skip", 0) or 0)
             lattice = norms[k::k] if k else np.array([np.nan])
             spread = float(lattice.max() / lattice.min()) if k and lattice.min() > 0 else float("nan")

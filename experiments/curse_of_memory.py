@@ -1,5 +1,5 @@
 """The curse of memory (Zucchet & Orvieto 2024): ``python scripts/curse_of_memory.py
---config=experiments/curse_of_memory.py --workdir=DIR`` (`seqgrad.gradflow.memory_curse.run`).
+--config=experiments/curse_of_memory.py --workdir=DIR`` (`seqgrad.jobs.memory_curse.run`).
 
 E[(∂h/∂θ)²] of scalar recurrences h_t = λ(θ) h_{t−1} + s(θ) x_t vs 1 − λ, measured
 over white-noise sequences and in closed form. ``length`` must be ≫ 1/(1 − λ_max)

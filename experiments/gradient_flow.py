@@ -4,7 +4,7 @@
 (``--config=experiments/gradient_flow.py:rnn,lstm``); every value is overridable
 as ``--config.key=value`` (``--config.entries.lstm.options.forget_bias=2.0``,
 ``--config.conditions.input_scale=(1.0,)``); ``--config.extra_entries="nnx:flax.nnx:LSTMCell,
-mypkg.cells:Leaky[leak=0.3]"`` adds an entry per named model (`seqgrad.gradflow.extra_entries`).
+mypkg.cells:Leaky[leak=0.3]"`` adds an entry per named model (`seqgrad.jobs.gradient_flow.extra_entries`).
 
 Each entry is an architecture name from the registry (``name``; ``arch`` is the
 older key), its options, the perturbation site (``"cell"``: the LSTM cell state,
@@ -114,7 +114,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.horizon_threshold = 1e-3  # memory horizon: last d with norm ≥ threshold·‖J(1)‖
     config.compilation_cache_dir = ""  # JAX persistent compilation cache; "": user cache dir; "none": off
     # Lyapunov exponents and the one-pass seed experiment (short runs, long compiles) at XLA's backend optimisation
-    # level 0 on CPU: half their compile time (`seqgrad.gradflow.programs`); False: every program fully optimised.
+    # level 0 on CPU: half their compile time (`seqgrad.jobs.gradient_flow.programs`); False: every program fully optimised.
     config.quick_compile = True
     config.sequence_batch = 0  # profile sequences per step of the stacks' map; 0: 9 for sequential recurrences, else 1
     config.workers = 0  # entries compiled concurrently (threads; they run one at a time); 0: one per CPU core, at most 4
@@ -194,7 +194,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if unknown:
         raise ValueError(f"unknown entries {unknown} in config arg {arg!r}; valid entries: {list(available)}")
     config.entries = ml_collections.ConfigDict({n: available[n] for n in names})
-    # More entries by name, each named after its item (`seqgrad.gradflow.extra_entries`):
+    # More entries by name, each named after its item (`seqgrad.jobs.gradient_flow.extra_entries`):
     # "nnx:flax.nnx:LSTMCell,mypkg.cells:Leaky[leak=0.3]".
     config.extra_entries = ""
     config.lock()

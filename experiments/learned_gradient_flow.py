@@ -1,6 +1,6 @@
 """Gradient flow at initialisation vs after training (adding problem, T = 200):
 ``python scripts/learned_gradient_flow.py --config=experiments/learned_gradient_flow.py --workdir=DIR``
-(`seqgrad.gradflow.learned.run`).
+(`seqgrad.jobs.learned.run`).
 
 LSTM, GRU and tanh RNN are trained with `experiments/adding.py`'s recipe
 (H = 64, batch 32, 2 seeds vmapped), then compared with their initialisation on

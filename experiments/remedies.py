@@ -16,7 +16,7 @@ Remedies (``remedy`` is a label; the overrides are what it does):
   none            the architecture's defaults, except the tanh RNN's recurrent matrix
                   ``W ~ N(0, 1/H)`` (g = 1; orthogonal is a remedy here), and no clipping
   critical        rnn: ``recurrent_init="critical"``: g* = critical_gain(s) for the task's
-                  input scale s, χ₁ = 1 (`seqgrad.gradflow.meanfield`)
+                  input scale s, χ₁ = 1 (`seqgrad.models.meanfield`)
   orthogonal      rnn: ``recurrent_init="orthogonal"`` (Saxe et al. 2014)
   chrono          lstm, gru: ``chrono = T`` (Tallec & Ollivier 2018)
   flossing        ``train.flossing.weight`` > 0: Σλ_i² of the top k exponents added every
@@ -81,7 +81,7 @@ def _variant(arg):
 def adding_input_scale(length: int) -> float:
     """The drive s of the adding problem: the input kernel is N(0, 1/D) with D = 2 channels
     (``u ~ U(0, 1)``, E[u²] = 1/3, and 2 markers in T steps), so the drive per unit has
-    variance ``s² = (1/3 + 2/T)/2`` (`seqgrad.gradflow.meanfield`'s convention)."""
+    variance ``s² = (1/3 + 2/T)/2`` (`seqgrad.models.meanfield`'s convention)."""
     return round(math.sqrt((1 / 3 + 2 / length) / 2), 4)
 
 

@@ -3,14 +3,14 @@
     python scripts/curse_of_memory.py --config=experiments/curse_of_memory.py --workdir=DIR
 
 writes ``DIR/curse_of_memory.json``, ``DIR/curse_of_memory.png`` and ``DIR/summary.md``
-(`seqgrad.gradflow.memory_curse.run`).
+(`seqgrad.jobs.memory_curse.run`).
 """
 
 from absl import flags
 from ml_collections import config_flags
 
 from seqgrad import cli
-from seqgrad.gradflow import memory_curse
+from seqgrad.jobs import memory_curse
 
 config_flags.DEFINE_config_file("config", None, "experiments/curse_of_memory.py", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for the JSON, the plot and the summary.")

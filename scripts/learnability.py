@@ -4,13 +4,13 @@
     python scripts/learnability.py --workdir=DIR [--gradient_flow=RUNS/gradient_flow/gradient_flow.json]
 
 writes ``DIR/learnability.json``, ``DIR/learnability.md`` and ``DIR/learnability.png``
-(`seqgrad.gradflow.learnability.summarize`).
+(`seqgrad.jobs.learnability.summarize`).
 """
 
 from absl import flags
 
 from seqgrad import cli
-from seqgrad.gradflow import learnability
+from seqgrad.jobs import learnability
 
 flags.DEFINE_string("workdir", None, "The sweep's workdir (holds sweep.json).")
 flags.DEFINE_string("gradient_flow", None, "A gradient_flow.json whose memory horizons at init are drawn beside.")

@@ -3,14 +3,14 @@
     python scripts/learned_gradient_flow.py --config=experiments/learned_gradient_flow.py --workdir=DIR
 
 writes ``DIR/learned_gradient_flow.json``, ``DIR/summary.md``, ``DIR/learned_gradient_flow.png``
-and one training workdir per architecture (`seqgrad.gradflow.learned.run`).
+and one training workdir per architecture (`seqgrad.jobs.learned.run`).
 """
 
 from absl import flags
 from ml_collections import config_flags
 
 from seqgrad import cli
-from seqgrad.gradflow import learned
+from seqgrad.jobs import learned
 
 config_flags.DEFINE_config_file("config", None, "experiments/learned_gradient_flow.py", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for the runs, the JSON, the summary and the plot.")

@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from experiments import gradient_flow
-from seqgrad.gradflow import analysis, decay
+from seqgrad.gradflow import decay
 from seqgrad.report import claims, gradient_flow as report, verdicts
+from seqgrad.jobs.gradient_flow import entries as entries_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRIES = "rnn,dilated_conv_L4"
@@ -120,7 +121,7 @@ def test_bad_config_fails_at_the_start_naming_the_value(change, message):
     with config.unlocked():
         change(config)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
-        analysis.build_entries(config)
+        entries_lib.build_entries(config)
     assert "invalid" in str(err.value) or "unknown" in str(err.value)
 
 
@@ -132,6 +133,6 @@ def test_default_config_covers_every_registered_architecture():
     # Gate-bias variants and the bounded identity-path variants are entries of their own.
     assert config.entries.gru_update_bias_neg.options.update_bias < 0 and config.entries.lstm_chrono.init == "chrono"
     assert config.entries.residual_rnn_small.options.residual_scale < 1 and config.entries.lstm_state.site == "state"
-    assert len(analysis.build_entries(config)) == len(config.entries)
+    assert len(entries_lib.build_entries(config)) == len(config.entries)
     with pytest.raises(ValueError, match="unknown entries"):
         gradient_flow.get_config("rnn,nope")

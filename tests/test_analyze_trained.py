@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from experiments import gradient_flow
-from seqgrad.gradflow import analysis, measure, seeds, state_jacobians
+from seqgrad.gradflow import seeds, state_jacobians
 from seqgrad.train import loop
+from seqgrad.jobs.gradient_flow import entries as entries_lib
+from seqgrad.jobs.gradient_flow import inputs
+from seqgrad.jobs import gradient_flow as job
+from seqgrad.jobs.gradient_flow import programs
 from tests.conftest import tiny_adding_run
 
 T = 8
@@ -37,18 +41,18 @@ def _config(workdir, entry="gru"):
 
 
 def test_trained_entry_measures_each_restored_replica(run_dir):
-    from seqgrad.gradflow import trained
+    from seqgrad.jobs import trained
 
     config = _config(run_dir)
-    (entry,) = analysis.build_entries(config)
+    (entry,) = entries_lib.build_entries(config)
     run = trained.load(run_dir)
-    assert entry.trained is not None and entry.model.hidden_size == 4 and measure.num_seeds(entry, config) == 2
+    assert entry.trained is not None and entry.model.hidden_size == 4 and inputs.num_seeds(entry, config) == 2
     keys = seeds.keys(config.seed, 2)
-    raw = measure.measure_fn(entry, config, jnp.float32)(keys, np.ones(1, np.float32))
+    raw = programs.measure_fn(entry, config, jnp.float32)(keys, np.ones(1, np.float32))
     norms = np.asarray(raw[f"T{T}/spectral_norm"])  # [C, S, I, T]
     assert norms.shape == (1, 2, 2, T)
     for r in range(2):  # replica r's restored weights, on the inputs seed r draws: the stack by jacrev
-        _, xs, _, _ = measure.draw(entry, config, keys[r], T, jnp.float32, r)
+        _, xs, _, _ = inputs.draw(entry, config, keys[r], T, jnp.float32, r)
         J = state_jacobians(run.trainer.model, run.replica(r)["model"], xs[1])
         expected = np.linalg.norm(np.asarray(J), 2, axis=(1, 2))[::-1]
         np.testing.assert_allclose(norms[0, r, 1], expected, rtol=1e-4, atol=1e-7)
@@ -58,7 +62,7 @@ def test_trained_entry_measures_each_restored_replica(run_dir):
 
 
 def test_trained_entry_record_names_the_run(run_dir, tmp_path):
-    report = analysis.run(_config(run_dir), str(tmp_path / "gf"))
+    report = job.run(_config(run_dir), str(tmp_path / "gf"))
     record = report.architectures["gru"]
     assert record.workdir == run_dir and record.num_seeds == 2
     info = record.trained
@@ -73,6 +77,6 @@ def test_trained_entry_record_names_the_run(run_dir, tmp_path):
 
 def test_bad_workdirs_are_one_line_errors(run_dir, tmp_path):
     with pytest.raises(ValueError, match=r"config.entries.gru.workdir='.*nowhere'.*no readable config.json"):
-        analysis.build_entries(_config(str(tmp_path / "nowhere")))
+        entries_lib.build_entries(_config(str(tmp_path / "nowhere")))
     with pytest.raises(ValueError, match=r"holds a 'gru' run but the entry names arch='lstm'"):
-        analysis.build_entries(_config(run_dir, "lstm"))
+        entries_lib.build_entries(_config(run_dir, "lstm"))

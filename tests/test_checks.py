@@ -14,7 +14,7 @@ import ml_collections
 import pytest
 
 from seqgrad import checks, jsonio, models
-from seqgrad.gradflow import learnability
+from seqgrad.jobs import learnability
 from tests import train_helpers as th
 from tests.test_cli_errors import ADDING, FLOW, assert_one_line, run
 
@@ -70,17 +70,17 @@ def _float_options():
 @pytest.mark.parametrize("name,key", list(_float_options()))
 def test_every_float_option_of_every_architecture_refuses_nonfinite_values(name, key):
     default = models.info(name).options[key]
-    models.registry.validate_options(name, {"hidden_size": 8, key: default})
+    models.catalog.validate_options(name, {"hidden_size": 8, key: default})
     for value in BAD:
         with pytest.raises(ValueError, match=rf"{key}={value!r} is invalid"):
-            models.registry.validate_options(name, {"hidden_size": 8, key: value})
+            models.catalog.validate_options(name, {"hidden_size": 8, key: value})
 
 
 @pytest.mark.parametrize("key,value", [("recurrent_scale", -1.0), ("positional_base", 1.0), ("max_phase", 0.0)])
 def test_float_options_with_a_natural_range_refuse_values_outside_it(key, value):
     name = next(n for n in models.available() if key in models.info(n).options)
     with pytest.raises(ValueError, match=rf"^{key}={value!r} is invalid for '{name}': it must be a finite number"):
-        models.registry.validate_options(name, {"hidden_size": 8, key: value})
+        models.catalog.validate_options(name, {"hidden_size": 8, key: value})
 
 
 def test_learnability_refuses_bad_fractions_and_gradient_flow_files(tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from experiments import gradient_flow
-from seqgrad.gradflow import summarize
-from seqgrad.gradflow.record import Condition, ConditionVerdict, Stats
+from seqgrad.jobs.gradient_flow import summaries
+from seqgrad.report.record import Condition, ConditionVerdict, Stats
 from seqgrad.report import claims, verdicts
 from seqgrad.report.verdicts import CONFIRMED, DEPENDS, INCONCLUSIVE, NOT_MEASURED, QUALIFIED, REFUTED, Subject
 
@@ -19,7 +19,7 @@ D = np.arange(T, dtype=np.float64)
 def subject(profile, options=None, receptive_field=None, **kwargs) -> Subject:
     """A `Subject` whose 2 seeds × 2 inputs all measured ``profile`` ``[T]``."""
     norms = np.broadcast_to(np.asarray(profile, np.float64), (2, 2, T))
-    m = summarize.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32, **kwargs)
+    m = summaries.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32, **kwargs)
     return Subject(options or {}, receptive_field, m)
 
 
@@ -34,7 +34,7 @@ def verdict(rule, **subjects):
 def spread_subject(profiles) -> Subject:
     """A `Subject` whose 2 seeds × 2 inputs measured the four ``profiles`` ``[4, T]``."""
     norms = np.asarray(profiles, np.float64).reshape(2, 2, T)
-    return Subject({}, None, summarize.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32))
+    return Subject({}, None, summaries.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32))
 
 
 def test_vanilla_branches():
@@ -169,7 +169,7 @@ def test_bound_excess_is_the_largest_log_ratio():
     inf = c[:, :, None] * rho[:, None, None] ** D
     inf[..., 0] = 7.0  # d = 0 ignored
     inf[0, 0, 5] = 0.0
-    assert summarize.bound_excess(inf, np.log(rho)) == pytest.approx(np.log(0.5), rel=1e-12)
+    assert summaries.bound_excess(inf, np.log(rho)) == pytest.approx(np.log(0.5), rel=1e-12)
 
 
 def test_cornn_branches():

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from experiments import gradient_flow
-from seqgrad.gradflow import analysis, extra_entries
+from seqgrad.jobs.gradient_flow import extra_entries
+from seqgrad.jobs.gradient_flow import entries as entries_lib
+from seqgrad.jobs import gradient_flow as job
 
 EXTRA = "nnx:flax.nnx:GRUCell,tests.nnx_cells:Leaky[leak=0.25;unroll=2]"
 
@@ -48,15 +50,15 @@ def tiny_config(extra: str):
 
 def test_bad_options_and_clashing_names_fail_before_any_measurement():
     with pytest.raises(ValueError, match=r"config.entries.tests.nnx_cells:Leaky\[leek=1\]: unknown option 'leek'"):
-        analysis.build_entries(tiny_config("tests.nnx_cells:Leaky[leek=1]"))
+        entries_lib.build_entries(tiny_config("tests.nnx_cells:Leaky[leek=1]"))
     with pytest.raises(ValueError, match=r"\['rnn'\] already name entries of config.entries"):
-        analysis.build_entries(tiny_config("rnn"))
+        entries_lib.build_entries(tiny_config("rnn"))
 
 
 def test_extra_entries_are_analysed_with_every_measure(tmp_path):
     config = tiny_config("tests.nnx_cells:Leaky[leak=0.25]")
     config.entries = {}  # the extra entry alone
-    report = analysis.run(config, str(tmp_path))
+    report = job.run(config, str(tmp_path))
     assert list(report["architectures"]) == ["tests.nnx_cells:Leaky[leak=0.25]"]
     entry = report["architectures"]["tests.nnx_cells:Leaky[leak=0.25]"]
     assert entry.arch == "tests.nnx_cells:Leaky" and entry.options == {"leak": 0.25}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from seqgrad import models
-from seqgrad.gradflow import meanfield, state_jacobians
+from seqgrad.gradflow import state_jacobians
+from seqgrad.models import meanfield
 
 
 def _init(name, hidden_size=8, input_dim=3, seed=0, **options):

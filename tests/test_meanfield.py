@@ -1,4 +1,4 @@
-"""Mean-field theory of random Elman recurrences (`seqgrad.gradflow.meanfield`)."""
+"""Mean-field theory of random Elman recurrences (`seqgrad.models.meanfield`)."""
 
 import math
 
@@ -8,7 +8,8 @@ import pytest
 from scipy import integrate
 
 from seqgrad import models
-from seqgrad.gradflow import lyapunov_exponents, meanfield
+from seqgrad.gradflow import lyapunov_exponents
+from seqgrad.models import meanfield
 
 
 def _reference(f, q):

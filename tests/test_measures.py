@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from seqgrad import models
-from seqgrad.gradflow import conditions, decay, measure, profile, spectra, state_jacobians, summarize
+from seqgrad.gradflow import decay, profile, spectra, state_jacobians
+from seqgrad.jobs.gradient_flow import conditions
+from seqgrad.jobs.gradient_flow import summaries
+from seqgrad.jobs.gradient_flow import entries as entries_lib
+from seqgrad.jobs.gradient_flow import inputs
+from seqgrad.jobs.gradient_flow import programs
+from seqgrad.gradflow import windows
 
 D = np.arange(128, dtype=np.float64)
 REGIME = {"growth": 10.0, "preserved": 0.1, "rebound_decades": 1.0}
@@ -55,7 +61,7 @@ def test_lattice_rate_reads_only_multiples_of_the_period():
 def test_spread_over_initialisations_and_over_inputs_apart():
     seeds = np.array([0.0, 10.0, 20.0, 30.0])[:, None]
     inputs = np.array([-1.0, 0.0, 1.0])[None, :]
-    s = summarize.stats(seeds + inputs)  # [S=4, I=3]
+    s = summaries.stats(seeds + inputs)  # [S=4, I=3]
     assert s.spread_over_inits == pytest.approx(15.0)  # IQR of 0, 10, 20, 30
     assert s.spread_over_inputs == pytest.approx(1.0)  # IQR of -1, 0, 1 within every seed
     assert s.median == pytest.approx(15.0)
@@ -67,14 +73,14 @@ def test_one_reverse_pass_gives_every_lengths_jacobians():
         model = models.create("lstm", hidden_size=3)
         x = jax.random.normal(jax.random.key(1), (12, 2), jnp.float64)
         params = model.init(jax.random.key(0), x[None])
-        by_length = measure.jacobians_by_length(model, params, x, "cell", (5, 12))
+        by_length = windows.jacobians_by_length(model, params, x, "cell", (5, 12))
         for T, J in zip((5, 12), by_length):
             np.testing.assert_allclose(J, state_jacobians(model, params, x[:T], site="cell"), atol=1e-12)
 
 
 def test_module_blocks_are_the_diagonal_blocks():
     J = jnp.arange(2 * 4 * 4, dtype=jnp.float32).reshape(2, 4, 4)
-    blocks = np.asarray(measure.module_blocks(J, 2))
+    blocks = np.asarray(windows.module_blocks(J, 2))
     np.testing.assert_array_equal(blocks[:, 0], np.asarray(J)[:, :2, :2])
     np.testing.assert_array_equal(blocks[:, 1], np.asarray(J)[:, 2:, 2:])
 
@@ -97,7 +103,7 @@ def test_chrono_biases():
 
 
 def test_the_record_is_written_by_field_name_with_null_for_nan():
-    from seqgrad.gradflow import record
+    from seqgrad.report import record
 
     stats = record.Stats(1.0, float("nan"), np.float32(2.0), float("inf"))
     assert record.to_json({"s": stats, "c": record.Condition(0.1, 128), "a": np.array([1.0, np.nan])}) == {
@@ -121,17 +127,17 @@ def test_hooks_are_found_in_the_architecture_module():
     from seqgrad.models import cornn, rg_lru
 
     entry = lambda arch: SimpleNamespace(info=models.info(arch))  # noqa: E731
-    assert measure.hook(entry("cornn"), "state_jacobian_bound") is cornn.state_jacobian_bound
-    assert measure.hook(entry("rg_lru"), "state_variance_ratio") is rg_lru.state_variance_ratio
-    assert measure.hook(entry("rnn"), "state_jacobian_bound") is None
+    assert entries_lib.hook(entry("cornn"), "state_jacobian_bound") is cornn.state_jacobian_bound
+    assert entries_lib.hook(entry("rg_lru"), "state_variance_ratio") is rg_lru.state_variance_ratio
+    assert entries_lib.hook(entry("rnn"), "state_jacobian_bound") is None
     with pytest.raises(ValueError, match="hook='bound' is invalid; valid choices"):
-        measure.hook(entry("rnn"), "bound")
+        entries_lib.hook(entry("rnn"), "bound")
 
 
 def test_the_main_job_measures_the_cornn_bound_per_seed():
     """Tiny config: ln ρ per (scale, seed) is that of the seed's drawn params; ‖J(d)‖_∞ ≤ ρ^d holds (excess ≤ 0)."""
     from experiments import gradient_flow
-    from seqgrad.gradflow import analysis, seeds
+    from seqgrad.gradflow import seeds
     from seqgrad.models.cornn import gradient_bound
 
     config = gradient_flow.get_config("cornn")
@@ -140,15 +146,15 @@ def test_the_main_job_measures_the_cornn_bound_per_seed():
             "T": 16, "num_seeds": 2, "num_inputs": 2, "hidden_size": 4, "input_size": 2, "conditions.T": (16,),
             "conditions.input_scale": (1.0,), "fixed_distances": (1,), "lyapunov.T": 30, "lyapunov.burn_in": 2,
             "seed_experiment.lengths": (4, 16)})
-    (entry,) = analysis.build_entries(config)
+    (entry,) = entries_lib.build_entries(config)
     keys = seeds.keys(config.seed, config.num_seeds)
-    raw = jax.tree.map(np.asarray, measure.measure_fn(entry, config, jnp.float32)(keys, np.ones(1, np.float32)))
+    raw = jax.tree.map(np.asarray, programs.measure_fn(entry, config, jnp.float32)(keys, np.ones(1, np.float32)))
     assert raw["log_bound"].shape == (1, 2) and raw["T16/inf_norm"].shape == (1, 2, 2, 16)
     for s in range(2):
-        params = measure.draw(entry, config, keys[s], 16, jnp.float32)[0]
+        params = inputs.draw(entry, config, keys[s], 16, jnp.float32)[0]
         rho = gradient_bound(params["params"]["layer_0"], 0.042, 2.7, 4.7)
         np.testing.assert_allclose(raw["log_bound"][0, s], np.log(rho), rtol=1e-6)
-    assert summarize.bound_excess(raw["T16/inf_norm"][0], raw["log_bound"][0]) < 0
+    assert summaries.bound_excess(raw["T16/inf_norm"][0], raw["log_bound"][0]) < 0
     assert raw["lyapunov_zero_directions"].shape == (1, 2)
 
 
@@ -159,8 +165,7 @@ def test_sketch_profiles_equal_the_exact_stacks_frobenius_norms(name):
     import dataclasses
 
     from experiments import gradient_flow
-    from seqgrad.gradflow import analysis, seeds
-
+    from seqgrad.gradflow import seeds
     config = gradient_flow.get_config(name)
     config.hidden_size, config.input_size, config.num_seeds, config.num_inputs = 4, 2, 2, 2
     config.T, config.conditions.T, config.conditions.input_scale = 6, (6, 9), (0.5, 1.0)
@@ -170,15 +175,15 @@ def test_sketch_profiles_equal_the_exact_stacks_frobenius_norms(name):
         config.entries[name].options.num_heads = 1
     config.sketch.num_probes = 8  # >= n: the identity basis
     with jax.enable_x64(True):
-        (entry,) = analysis.build_entries(config)
+        (entry,) = entries_lib.build_entries(config)
         keys, scales = seeds.keys(0, 2), np.asarray([0.5, 1.0])
-        exact = measure.measure_fn(entry, config, jnp.float64)(keys, scales)
-        sketch = measure.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
+        exact = programs.measure_fn(entry, config, jnp.float64)(keys, scales)
+        sketch = programs.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
         for T in (6, 9):
             np.testing.assert_allclose(sketch[f"T{T}/spectral_norm"], exact[f"T{T}/frobenius_norm"], rtol=1e-9,
                                        atol=1e-12)
         config.sketch.num_singular = 2
-        sv = measure.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
+        sv = programs.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
         d = profile.default_distances(9)
         got = np.asarray(sv["T9/singular_values"])  # [C, S, I, T, r]
         np.testing.assert_allclose(got[..., d, :], np.asarray(exact["T9/singular_values"])[..., d, :2], rtol=1e-9,

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from experiments import gradient_flow
-from seqgrad.gradflow import analysis, meanfield, predictions
+from seqgrad.gradflow import predictions
+from seqgrad.models import meanfield
+from seqgrad.jobs.gradient_flow import entries as entries_lib
+from seqgrad.jobs.gradient_flow import measurements
 
 
 def test_closed_forms_of_the_gated_carries():
@@ -36,10 +39,10 @@ def test_the_main_job_records_the_prediction_beside_the_measured_rate():
         config.T, config.conditions.T, config.conditions.input_scale = 64, (64,), (1.0,)
         config.num_seeds, config.num_inputs, config.fixed_distances, config.lyapunov.T = 3, 2, (1, 8), 300
         config.burn_in, config.seed_experiment.lengths = 64, (10,)
-    entries = {e.name: e for e in analysis.build_entries(config)}
+    entries = {e.name: e for e in entries_lib.build_entries(config)}
     rnn, fb5 = entries["rnn"], entries["lstm_cell_fb5"]
-    record = analysis.measure_entry(rnn, config)
+    record = measurements.measure_entry(rnn, config)
     assert record.prediction["source"].startswith("mean field")
     assert abs(record.shape["rate"] - record.prediction["rate"]) < 0.05
     assert abs(record.lyapunov_top.median - record.prediction["lyapunov"]) < 0.05
-    assert analysis.measure_entry(fb5, config).prediction["rate"] == pytest.approx(np.log(1 / (1 + np.exp(-5.0))))
+    assert measurements.measure_entry(fb5, config).prediction["rate"] == pytest.approx(np.log(1 / (1 + np.exp(-5.0))))

@@ -1,4 +1,4 @@
-"""`seqgrad.resources`: memory estimates from the config, refused in one line before compiling.
+"""`seqgrad.train.resources`: memory estimates from the config, refused in one line before compiling.
 
 The parameter term is checked against the state the trainer actually builds
 (`Trainer.abstract_state`, an independent path through the optimizer); the refusals
@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import pytest
 
-from seqgrad import resources
+from seqgrad.train import resources
 from seqgrad.train.state import Trainer
 from tests import train_helpers as th
 from tests.test_cli_errors import ADDING, assert_one_line, run

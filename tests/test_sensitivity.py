@@ -97,7 +97,7 @@ def test_curse_of_memory_run_writes_its_files_and_verdict(tmp_path):
     import importlib.util
     import json
 
-    from seqgrad.gradflow import memory_curse
+    from seqgrad.jobs import memory_curse
 
     spec = importlib.util.spec_from_file_location("com", "experiments/curse_of_memory.py")
     module = importlib.util.module_from_spec(spec)

@@ -2,7 +2,7 @@
 
 `decay.classify` on closed-form profiles (one regime for e^(rd) at every T, a lattice
 with ‖J(1)‖ = 0, exact zeros, power laws), and the burn-in windows of
-`seqgrad.gradflow.measure` against an independent Jacobian of the whole sequence.
+`seqgrad.jobs.gradient_flow.measurements` against an independent Jacobian of the whole sequence.
 """
 
 from __future__ import annotations
@@ -14,13 +14,19 @@ import pytest
 
 from experiments import gradient_flow
 from seqgrad import models
-from seqgrad.gradflow import analysis, decay, measure, summarize
+from seqgrad.gradflow import decay
+from seqgrad.jobs.gradient_flow import summaries
+from seqgrad.jobs.gradient_flow import config as config_lib
+from seqgrad.jobs.gradient_flow import entries as entries_lib
+from seqgrad.jobs.gradient_flow import inputs
+from seqgrad.jobs.gradient_flow import programs
+from seqgrad.gradflow import windows
 
 CONFIG = gradient_flow.get_config()
 
 
 def classify(norms, exact=None):
-    return summarize.classify(np.asarray(norms, np.float64), CONFIG, exact=exact)
+    return summaries.classify(np.asarray(norms, np.float64), CONFIG, exact=exact)
 
 
 @pytest.mark.parametrize("rate", [-0.3, -0.0106, -0.002, 0.0, 0.003, 0.02])
@@ -105,16 +111,16 @@ def test_window_jacobians_equal_the_whole_sequence_jacobian_sliced():
             return p[0, -1]
 
         full = jnp.swapaxes(jax.jacrev(last)(jnp.zeros((L, n))), 0, 1)  # [L, n, n]
-        window = measure.window_jacobians(model, params, x, "hidden", 12)
+        window = windows.window_jacobians(model, params, x, "hidden", 12)
         np.testing.assert_allclose(window, full[-12:], rtol=1e-12, atol=1e-15)
-        (prefix,) = measure.jacobians_by_length(model, params, x, "hidden", (12,))  # the zero-state start
+        (prefix,) = windows.jacobians_by_length(model, params, x, "hidden", (12,))  # the zero-state start
         assert not np.allclose(prefix, full[-12:])
 
 
 def test_shorter_windows_are_the_first_distances_of_the_longest():
     """`expand_windows`: T{T}/q is the first T distances of T{W}/q; keys already present are kept."""
     out = {"T8/spectral_norm": np.arange(2 * 1 * 1 * 8).reshape(2, 1, 1, 8), "T4/gradient_norm": np.ones((2, 1))}
-    measure.expand_windows(out, (4, 8))
+    programs.expand_windows(out, (4, 8))
     np.testing.assert_array_equal(out["T4/spectral_norm"], out["T8/spectral_norm"][:, :, :, :4])
     np.testing.assert_array_equal(out["T4/gradient_norm"], np.ones((2, 1)))
 
@@ -138,19 +144,19 @@ def test_burn_in_stacks_share_their_end_and_the_lyapunov_burn_in_follows():
     """With a burn-in every window ends at step B + max(T) − 1: the T = 16 stack is the last 16 steps of the
     T = 48 one (one reverse pass), and the Lyapunov burn-in follows config.burn_in unless set."""
     config = _config(burn_in=20)
-    assert measure.lyapunov_burn_in(config) == 20 and measure.lyapunov_burn_in(_config(**{"lyapunov.burn_in": 3})) == 3
-    (entry,) = analysis.build_entries(config)
+    assert config_lib.lyapunov_burn_in(config) == 20 and config_lib.lyapunov_burn_in(_config(**{"lyapunov.burn_in": 3})) == 3
+    (entry,) = entries_lib.build_entries(config)
     dtype, keys, scales = jnp.float32, jax.random.split(jax.random.key(0), 1), jnp.asarray([1.0])
-    params = measure.params_fn(entry, config, dtype)(keys)
-    stacks = jax.jit(lambda p, k, s: measure._stacks(entry, config, dtype, p, k, s))(params, keys, scales)
+    params = inputs.params_fn(entry, config, dtype)(keys)
+    stacks = jax.jit(lambda p, k, s: programs._stacks(entry, config, dtype, p, k, s))(params, keys, scales)
     assert list(stacks) == [48] and stacks[48].shape == (1, 1, 1, 48, 8, 8)
-    x = measure.draw_inputs(entry, config, keys[0], 20 + 48, dtype)[0][0]
+    x = inputs.draw_inputs(entry, config, keys[0], 20 + 48, dtype)[0][0]
     seed_params = jax.tree.map(lambda a: a[0], params)
-    expected = measure.window_jacobians(entry.model, seed_params, x, entry.site, 16)
+    expected = windows.window_jacobians(entry.model, seed_params, x, entry.site, 16)
     np.testing.assert_allclose(stacks[48][0, 0, 0, -16:], expected, rtol=1e-5, atol=1e-7)
     zero_state = _config(burn_in=0)
-    assert measure.computed_lengths(zero_state, (16, 48)) == (16, 48)
-    assert measure.lyapunov_burn_in(zero_state) == 0
+    assert config_lib.computed_lengths(zero_state, (16, 48)) == (16, 48)
+    assert config_lib.lyapunov_burn_in(zero_state) == 0
 
 
 @pytest.mark.parametrize("arch", ["lstm", "lru", "transformer"])
@@ -166,8 +172,8 @@ def test_window_jacobians_of_scans_and_of_other_models(arch):
         return p[0, -1]
 
     full = jnp.swapaxes(jax.jacrev(last)(jnp.zeros((40, 4))), 0, 1)
-    window = measure.window_jacobians(model, params, x, "hidden", 12)
+    window = windows.window_jacobians(model, params, x, "hidden", 12)
     np.testing.assert_allclose(window, full[-12:], rtol=2e-5, atol=1e-7)
-    program = str(jax.make_jaxpr(lambda p: measure.window_jacobians(model, p, x, "hidden", 12))(params))
+    program = str(jax.make_jaxpr(lambda p: windows.window_jacobians(model, p, x, "hidden", 12))(params))
     if arch == "lstm":
         assert "length=40" not in program and "length=28" in program and "length=12" in program

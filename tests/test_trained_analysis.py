@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from seqgrad import models
-from seqgrad.gradflow import gates, trained
+from seqgrad.gradflow import gates
+from seqgrad.jobs import trained
 from seqgrad.train import config as cfg
 from seqgrad.train import loop
 from tests.conftest import tiny_adding_run
@@ -100,7 +101,7 @@ def test_load_names_a_bad_workdir(tmp_path):
 def test_learned_verdicts_follow_the_numbers():
     import ml_collections
 
-    from seqgrad.gradflow import learned
+    from seqgrad.jobs import learned
 
     def entry(loss, params, frac=(0.0, 0.0), jac=(1e-3, 1e-3)):
         at = lambda f, j: {"gates": {"fraction_units_above": f}, "state_jacobian_norm": [1.0, j]}  # noqa: E731
@@ -123,7 +124,7 @@ def test_learned_verdicts_follow_the_numbers():
 
 def test_learnability_summary_from_a_sweep(tmp_path):
     from seqgrad import jsonio
-    from seqgrad.gradflow import learnability
+    from seqgrad.jobs import learnability
 
     points = []
     # lstm: both seeds solve T = 50, one of two solves T = 100, none T = 200 (chance 1/6, solved <= 1/60).

@@ -25,7 +25,8 @@ from seqgrad.gradflow.jacobians import input_jacobians, state_jacobians
 from seqgrad.gradflow.lyapunov import lyapunov_exponents
 from seqgrad.gradflow import profile
 from seqgrad.gradflow.profile import jacobian_profile
-from seqgrad.gradflow import meanfield, sensitivity
+from seqgrad.gradflow import sensitivity
+from seqgrad.models import meanfield
 from seqgrad.gradflow.sensitivity import parameter_jacobians
 from seqgrad.gradflow.diagnosis import diagnose
 

@@ -23,7 +23,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from seqgrad.gradflow import decay, measure, spectra
+from seqgrad.gradflow import decay, spectra
+from seqgrad.gradflow import windows
 from seqgrad.gradflow.jacobians import state_jacobians
 from seqgrad.gradflow.lyapunov import lyapunov_exponents
 
@@ -81,7 +82,7 @@ def diagnose(model, variables, x: Array, *, site: str = "hidden", num_exponents:
         preserved: the ratio rule of earlier versions (``regime_by_ratio``).
     """
     if burn_in:  # the window of the last T − B steps, the burn-in run forward only where the model allows
-        J = measure.window_jacobians(model, variables, x, site, x.shape[0] - burn_in)
+        J = windows.window_jacobians(model, variables, x, site, x.shape[0] - burn_in)
     else:
         J = state_jacobians(model, variables, x, site=site)  # [T, m, n], by t
     sv = np.asarray(spectra.singular_values(spectra.by_distance(J)), np.float64)  # [W, r], by distance

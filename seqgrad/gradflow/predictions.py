@@ -5,7 +5,7 @@ predicted per-step rate of ``ln ‖∂h_(T−1)/∂h_(T−1−d)‖`` (nats/step
 form or the mean-field theory applies, else None:
 
 * the Elman RNN (`seqgrad.models.rnn`) with a random W (orthogonal, Gaussian, critical):
-  the mean-field top exponent ½·ln χ₁ (`seqgrad.gradflow.meanfield.elman_prediction`;
+  the mean-field top exponent ½·ln χ₁ (`seqgrad.models.meanfield.elman_prediction`;
   Poole et al. 2016, Chen, Pennington & Schoenholz 2018), which is also the predicted
   top Lyapunov exponent; a linear orthogonal RNN: 0 (every singular value is 1);
 * the LSTM cell state (site ``"cell"``): ``ln σ(b_f)``, exact for zero weights
@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from seqgrad.gradflow import meanfield
+from seqgrad.models import meanfield
 
 
 def _log_sigmoid(z: float) -> float:

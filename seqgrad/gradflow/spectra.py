@@ -45,7 +45,7 @@ def summarize(jacobians: Array) -> dict[str, Array]:
       dict of arrays indexed by distance ``d = 0..T-1``: ``singular_values``
       ``[T, min(H, K)]``, ``spectral_norm``, ``frobenius_norm``,
       ``condition_number`` (each ``[T]``). Pure and vmappable over seeds. The ∞-norm
-      (`inf_norm`) is not among them: `seqgrad.gradflow.measure` takes it only where a
+      (`inf_norm`) is not among them: `seqgrad.jobs.gradient_flow.measurements` takes it only where a
       bound reads it.
     """
     sv = singular_values(by_distance(jacobians))

@@ -7,7 +7,8 @@ init_carry)`, `from_equinox(cell)`; `create` and `info` also take import strings
 Importing this package registers every architecture module listed below.
 """
 
-from seqgrad.models.registry import Architecture, available, create, info, register
+from seqgrad.models.catalog import create, info
+from seqgrad.models.registry import Architecture, available, register
 from seqgrad.models.flax_cell import from_flax
 from seqgrad.models.nnx_model import from_nnx
 from seqgrad.models.step_model import from_step

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters
-from seqgrad.models.registry import check_positive, info, register
+from seqgrad.models.registry import check_positive, register, registered
 
 
 def stop_early_gradients(s, truncate):
@@ -81,7 +81,7 @@ class AttentionRNNLayer(AttentionRNNOptions):
 
 
 def _validate(options):
-    opts = {**info("attention_rnn").options, **options}
+    opts = {**registered("attention_rnn").options, **options}
     check_positive(opts, "num_heads")
     if opts["hidden_size"] % opts["num_heads"]:
         raise ValueError(

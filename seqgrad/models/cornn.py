@@ -23,8 +23,8 @@ the ∞-norm (max row sum)
 (``‖W‖_∞``: the max row sum of ``Wᵀ``), and ``‖∂y_T/∂y_t‖_∞ ≤ ρ^(T−t)``: the
 per-step growth is at most ``1 + O(Δt)``, the estimate behind the paper's
 Proposition 3.1 (no exploding gradients for small Δt). `gradient_bound` computes ρ;
-`state_jacobian_bound` is the hook through which the main job
-(`seqgrad.gradflow.measure`) reads it for the top layer of a model: the measured
+`state_jacobian_bound` is the registry record's bound through which the main job
+(`seqgrad.jobs.gradient_flow.measurements`) reads it for the top layer of a model: the measured
 ``∂y_{T−1}/∂y_{T−1−d}`` (or ``∂z/∂z``) is a diagonal block of the product of d step
 Jacobians, so its ∞-norm is at most the product's, at most ρ^d.
 """
@@ -117,6 +117,7 @@ def _validate(options):
     validate=_validate,
     claim="‖∂y_T/∂y_t‖_∞ ≤ ρ^(T−t), ρ = 1 + O(Δt): hidden-state gradients cannot explode faster",
     recurrent_params=("recurrent_kernel", "velocity_kernel"),
+    state_jacobian_bound=state_jacobian_bound,
 )
 class CoRNN(RecurrentModel, CoRNNOptions):
     """coRNN (IMEX scheme); ``x: [B, T, D] -> y: [B, T, H]``.

@@ -84,8 +84,8 @@ def _cell_architecture(name: str, cls) -> registry.Architecture:
 
 def _module_architecture(name: str, cls) -> registry.Architecture:
     for registered in registry.available():
-        if registry.info(registered).module is cls:
-            return registry.info(registered)
+        if registry.registered(registered).module is cls:
+            return registry.registered(registered)
     if "hidden_size" not in _fields(cls):
         raise ValueError(
             f"architecture {name!r}: {cls.__qualname__} is a flax Module without a hidden_size field; "

@@ -11,7 +11,7 @@ recurrent matrix, scaled by ``scale``:
 
 As remedies (docs/remedies.md), their predicted profiles ‖∂h_T/∂h_{T−d}‖ for a tanh
 Elman RNN driven with input scale s: ``normal`` and ``orthogonal`` at gain g both decay
-as ``e^{d·½ln χ₁(g, s)}`` (`seqgrad.gradflow.meanfield`; orthogonal keeps every singular
+as ``e^{d·½ln χ₁(g, s)}`` (`seqgrad.models.meanfield`; orthogonal keeps every singular
 value at ``scale`` only for a linear φ); ``identity`` with ReLU (IRNN) passes the
 gradient unchanged along the units that stay active; the rnn's ``"critical"`` is
 ``normal`` at the gain where χ₁ = 1 (`seqgrad.models.rnn`).

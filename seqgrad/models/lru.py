@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from seqgrad.models import recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
-from seqgrad.models.registry import info, register
+from seqgrad.models.registry import register, registered
 
 
 def nu_log_init(r_min: float, r_max: float):
@@ -119,7 +119,7 @@ class LRULayer(LRUOptions):
 
 
 def _validate(options):
-    opts = {**info("lru").options, **options}
+    opts = {**registered("lru").options, **options}
     H = opts["hidden_size"]
     if H % 2:
         raise ValueError(

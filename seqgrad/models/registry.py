@@ -1,12 +1,11 @@
-"""Name -> architecture registry, with the seed's claims as metadata and option validation.
+"""Name -> architecture registry: the `Architecture` record (what the page claims about it, its optional
+measures) and the `register` decorator every architecture module applies to its class.
 
     >>> from seqgrad import models
     >>> models.available()[:3]
     ['attention_rnn', 'dilated_conv', 'gru']
-    >>> lstm = models.create("lstm", hidden_size=64, forget_bias=1.0)
 
-`create` is the single boundary where user options are checked: an unknown name or
-option, or an invalid value, raises a `ValueError` naming it and the valid choices.
+`seqgrad.models.catalog` builds a registered name or an import string and checks its options.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
-
-from seqgrad import checks
 
 # Fields every flax Module carries that are not user options.
 _MODULE_INTERNALS = frozenset({"parent", "name"})
@@ -46,6 +43,12 @@ class Architecture:
       build: ``(hidden_size=..., **options) -> Module`` when the module is not
         built as ``module(hidden_size=..., **options)`` (a wrapped flax cell).
       option_defaults: the options, when they are not the module's fields.
+      state_jacobian_bound: optional ``(model, params, site) -> ρ``, a proven bound
+        ``‖∂h_{T-1}/∂h_{T-1-d}‖_∞ ≤ ρ^d`` for every d and input (coRNN); the main
+        job records ln ρ as ``log_bound`` and checks the measured ∞-norms against it.
+      state_variance_ratio: optional ``(model, params, xs [I, T, D]) -> ratio``,
+        ``Var(h)/Var(input to the state)`` over the second half (RG-LRU); the main
+        job records it as ``variance_ratio``.
     """
 
     name: str
@@ -60,6 +63,8 @@ class Architecture:
     recurrent_params: tuple[str, ...] = ()
     build: Callable[..., nn.Module] | None = None
     option_defaults: Mapping[str, Any] | None = None
+    state_jacobian_bound: Callable[..., Any] | None = None
+    state_variance_ratio: Callable[..., Any] | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -87,6 +92,8 @@ def register(
     claim: str = "",
     probe_is_state: bool = True,
     recurrent_params: tuple[str, ...] = (),
+    state_jacobian_bound: Callable[..., Any] | None = None,
+    state_variance_ratio: Callable[..., Any] | None = None,
 ):
     """Class decorator adding a Module class to the registry under ``name``."""
     if parallel not in ("no", "partially", "yes"):
@@ -106,6 +113,8 @@ def register(
             claim=claim,
             probe_is_state=probe_is_state,
             recurrent_params=tuple(recurrent_params),
+            state_jacobian_bound=state_jacobian_bound,
+            state_variance_ratio=state_variance_ratio,
         )
         return module_cls
 
@@ -117,21 +126,11 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def info(name: str) -> Architecture:
-    """The `Architecture` record of ``name``; `ValueError` listing the names if unknown.
-
-    Besides the registered names, ``name`` may be an import string:
-    ``"flax:OptimizedLSTMCell"`` (a `flax.linen` cell class, built with
-    ``features=hidden_size``), ``"nnx:package.module:Name"`` / ``"eqx:package.module:Name"``
-    (a Flax NNX or equinox cell) or ``"package.module:Name"`` (a seqgrad-style Module,
-    a flax cell or an NNX cell), see `seqgrad.models.imported`.
-    """
+def registered(name: str) -> Architecture:
+    """The `Architecture` record of the registered name ``name``; `ValueError` listing the names if unknown
+    (`seqgrad.models.catalog.info` also resolves import strings)."""
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if isinstance(name, str) and ":" in name:
-        from seqgrad.models import imported  # imports flax cells lazily
-
-        return imported.architecture(name)
     raise ValueError(
         f"unknown architecture {name!r}; valid choices: {available()} "
         "or an import string 'flax:CellName' / 'nnx:package.module:Name' / 'eqx:package.module:Name' / "
@@ -158,52 +157,9 @@ def check_bool(options: Mapping[str, Any], *keys: str) -> None:
 def check_heads(name: str, options: Mapping[str, Any]) -> None:
     """Raises `ValueError` unless ``num_heads`` (given or default) is positive and divides ``hidden_size``."""
     check_positive(options, "num_heads")
-    opts = {**info(name).options, **options}
+    opts = {**registered(name).options, **options}
     if opts["hidden_size"] % opts["num_heads"]:
         raise ValueError(
             f"num_heads={opts['num_heads']!r} is invalid for {name!r} with hidden_size={opts['hidden_size']!r}: "
             "it must divide hidden_size"
         )
-
-
-def validate_options(name: str, options: Mapping[str, Any]) -> Architecture:
-    """Checks ``options`` (``hidden_size`` included) for ``name`` without building anything."""
-    arch = info(name)
-    valid = arch.options
-    for key in options:
-        if key not in valid:
-            raise ValueError(
-                f"unknown option {key!r} for architecture {name!r}; valid options: {sorted(valid)}"
-            )
-    for key, allowed in arch.choices.items():
-        if key in options and options[key] not in allowed:
-            raise ValueError(
-                f"{key}={options[key]!r} is invalid for architecture {name!r}; "
-                f"valid choices: {list(allowed)}"
-            )
-    check_positive(options, "hidden_size", "num_layers", "unroll")
-    check_bool(options, "fused")
-    try:
-        checks.model_options(options)  # every number option finite, and in its range
-    except ValueError as err:  # name the architecture, as the other option errors do
-        raise ValueError(str(err).replace(" is invalid", f" is invalid for {name!r}", 1)) from None
-    if arch.validate is not None:
-        arch.validate(dict(options))
-    return arch
-
-
-def create(name: str, *, hidden_size: int, **options: Any) -> nn.Module:
-    """Builds the architecture ``name`` with ``hidden_size`` and ``options``.
-
-    Returns:
-      A `flax.linen.Module`; ``module.apply(params, x)`` maps ``x: [B, T, D]`` to
-      the hidden sequence ``h: [B, T, hidden_size]``.
-
-    Raises:
-      ValueError: unknown name or option, or an invalid value; the message names
-        the bad key or value and lists the valid choices.
-    """
-    arch = validate_options(name, {"hidden_size": hidden_size, **options})
-    if arch.build is not None:
-        return arch.build(hidden_size=hidden_size, **options)
-    return arch.module(hidden_size=hidden_size, **options)

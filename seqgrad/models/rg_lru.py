@@ -164,6 +164,7 @@ def _validate(options):
     validate=_validate,
     claim="∂h_T/∂h_t = diag(∏ a_s), 0 < a < 1; √(1 − a²) keeps Var(h) equal to the input variance",
     recurrent_params=("a_param", "gate_kernel"),
+    state_variance_ratio=state_variance_ratio,
 )
 class RGLRU(RecurrentModel, RGLRUOptions):
     """RG-LRU ``h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ (i_t ⊙ u_t)``; ``x: [B, T, D] -> h: [B, T, H]``.

@@ -13,7 +13,7 @@ Elman (1990), "Finding structure in time"; ``recurrent_init="identity"`` with
 ``activation="relu"`` is the IRNN of Le, Jaitly & Hinton (2015).
 
 ``recurrent_init="critical"``: ``W ~ N(0, (recurrent_scale·g*)²/H)`` with
-``g* = seqgrad.gradflow.meanfield.critical_gain(critical_input_scale, activation)``,
+``g* = seqgrad.models.meanfield.critical_gain(critical_input_scale, activation)``,
 the gain at which the mean-field χ₁ = 1 for inputs ``x ~ critical_input_scale·N(0, 1)^D``
 (the input kernel is LeCun normal, so the drive per unit has variance
 ``critical_input_scale²``): the top Lyapunov exponent is ≈ 0 and gradients neither
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from seqgrad.gradflow import meanfield
+from seqgrad.models import meanfield
 from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import ElmanOptions, RECURRENT_INITS, elman_parameters

@@ -29,7 +29,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from seqgrad.models.base import check_site
-from seqgrad.models.registry import check_positive, info, register
+from seqgrad.models.registry import check_positive, register, registered
 
 
 def sinusoidal_encoding(length: int, features: int, base: float, dtype=jnp.float32):
@@ -61,7 +61,7 @@ class DecoderBlock(nn.Module):
 
 
 def _validate(options):
-    opts = {**info("transformer").options, **options}
+    opts = {**registered("transformer").options, **options}
     check_positive(opts, "num_heads", "mlp_ratio")
     if opts["hidden_size"] % opts["num_heads"]:
         raise ValueError(

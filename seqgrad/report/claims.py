@@ -6,7 +6,7 @@ the claim names); `seqgrad.report.verdicts` combines the conditions into the
 overall verdict (``depends`` when they disagree). Every threshold is a config
 value (``config.claims``; the regime thresholds ``config.regime`` are already
 applied in the record). The numbers are medians over initialisations × inputs
-from the typed record (`seqgrad.gradflow.record.Measures`): the regime of the
+from the typed record (`seqgrad.report.record.Measures`): the regime of the
 median profile (vanishing / preserved / exploding / non-monotone), the fitted
 decay rate and its fit quality, the memory horizon (last d above the
 threshold), the receptive field, per-module clockwork profiles and the seed's

@@ -10,7 +10,7 @@ measurements of `seqgrad.train.remedies`). Output, under the sweep directory:
     remedies.png    success fraction vs T, one line per remedy, one panel per architecture
 
 A seed *solves* a cell when its held-out loss is at most ``success_fraction`` × the task's
-chance level (as `seqgrad.gradflow.learnability`); medians over seeds otherwise.
+chance level (as `seqgrad.jobs.learnability`); medians over seeds otherwise.
 """
 
 from __future__ import annotations

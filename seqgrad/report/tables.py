@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from seqgrad.gradflow import decay, spectra
-from seqgrad.gradflow.record import ClaimRow, Condition, EntryRecord, Stats
+from seqgrad.report.record import ClaimRow, Condition, EntryRecord, Stats
 
 
 def _g(value, digits: int = 3) -> str:

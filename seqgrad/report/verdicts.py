@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from seqgrad.gradflow.record import ClaimRow, Condition, ConditionVerdict, Measures
+from seqgrad.report.record import ClaimRow, Condition, ConditionVerdict, Measures
 
 CONFIRMED, REFUTED, QUALIFIED, NOT_MEASURED, DEPENDS = "confirmed", "refuted", "qualified", "not measured", "depends"
 INCONCLUSIVE = "inconclusive"  # the margin to the threshold lies inside the spread over initialisations and inputs

@@ -93,7 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.progress = True  # progress bar (a terminal) or plain lines
     c.train.interrupt_grace_s = 60.0  # after SIGTERM/SIGINT, exit anyway after this long (or on a second one)
     c.train.flossing = flossing.defaults()  # gradient flossing (Engelken 2023), off at weight 0
-    c.train.memory_check = True  # refuse a config whose memory estimate exceeds the machine's (`seqgrad.resources`)
+    c.train.memory_check = True  # refuse a config whose memory estimate exceeds the machine's (`seqgrad.train.resources`)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"

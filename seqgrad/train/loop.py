@@ -32,7 +32,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from seqgrad import jsonio, resources
+from seqgrad import jsonio
+
+from seqgrad.train import resources
 from seqgrad.report.progress import Progress
 from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
@@ -122,7 +124,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
     Raises:
       ValueError: an invalid config, or one whose memory estimate exceeds the machine's
-        (`seqgrad.resources`), before anything is compiled.
+        (`seqgrad.train.resources`), before anything is compiled.
       ConfigMismatch: the workdir holds a run with another config.
       Diverged: non-finite loss or gradients without ``optim.skip_nonfinite``, or a
         final evaluation that is not finite (``result.json`` then says ``"diverged": true``).

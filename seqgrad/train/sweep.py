@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from seqgrad.jsonio import read_json, with_reasons, write_json  # noqa: F401  (read_json, write_json re-exported)
-from seqgrad import resources
+from seqgrad.train import resources
 from seqgrad.report import sweep as sweep_report
 from seqgrad.train import config as config_lib
 from seqgrad.train import distributed

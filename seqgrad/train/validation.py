@@ -50,7 +50,7 @@ def _model_and_task(config) -> None:
     options = modelspec.for_model(config.model.name, config.model.options.to_dict(), note=True)
     checks.model_options(options, "model.options")
     try:
-        models.registry.validate_options(config.model.name, {"hidden_size": config.model.hidden_size, **options})
+        models.catalog.validate_options(config.model.name, {"hidden_size": config.model.hidden_size, **options})
     except ValueError as e:
         raise ValueError(f"model.options: {e}") from None
     checks.positive_int("task.length", config.task.length)

@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad import checks, jsonio
-from seqgrad.gradflow import gates, trained
+from seqgrad.gradflow import gates
+from seqgrad.jobs import trained
 from seqgrad.gradflow.jacobians import state_jacobians
 from seqgrad.train import loop
 

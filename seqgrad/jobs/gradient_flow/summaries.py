@@ -1,6 +1,6 @@
 """From per-seed, per-input measurements (host numpy) to the typed record of one entry.
 
-The raw arrays of `seqgrad.gradflow.measure` are ``[C, S, I, T, ...]`` (input
+The raw arrays of `seqgrad.jobs.gradient_flow.measurements` are ``[C, S, I, T, ...]`` (input
 scale, initialisation, input sequence, distance). Per sequence: the fitted decay
 rate, its r², the memory horizon (last distance above ``threshold·‖J(1)‖``) and
 the first-drop horizon; per condition: their statistics (`Stats`, spreads over
@@ -13,22 +13,27 @@ where a recheck measured it.
 Per-scale extras (``[S]`` per condition, the keys of `PER_SCALE`): the number of
 exactly-zero Lyapunov directions (total over seeds), the excess of the measured
 ∞-norms over a proven bound ``ρ^d`` (`bound_excess`) and the ratio
-``Var(h)/Var(input)`` of `seqgrad.gradflow.measure.HOOKS`.
+``Var(h)/Var(input)`` of the architecture's hooks (`seqgrad.jobs.gradient_flow.entries.hook`).
 """
 
 from __future__ import annotations
 
 import warnings
 
+import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from seqgrad.gradflow import decay, measure, seeds, spectra
-from seqgrad.gradflow.record import Condition, Measures, Stats
+from seqgrad.gradflow import attribution, decay, seeds, spectra
+from seqgrad.jobs.gradient_flow import inputs
+from seqgrad.jobs.gradient_flow.config import burn_in, lyapunov_burn_in
+from seqgrad.models import handwritten_vjp
+from seqgrad.report.record import Condition, EntryRecord, Measures, Stats
 
 # Architectures whose recurrence is a plain RNN under a read-out that never feeds back:
 # their Lyapunov exponents are those of that RNN.
-# Raw per-scale quantities ``[C, S]`` of `seqgrad.gradflow.measure` that `condition_measures` takes by name.
+# Raw per-scale quantities ``[C, S]`` of `seqgrad.jobs.gradient_flow.measurements` that `condition_measures` takes by name.
 PER_SCALE = ("lyapunov_zero_directions", "log_bound", "variance_ratio")
 
 READOUT_OF = {"attention_rnn": "the Elman RNN under it (the attention is a read-out that never feeds the recurrence)"}
@@ -175,7 +180,7 @@ def singular_product(zero_directions, config, num_seeds: int) -> dict | None:
     if total == 0:
         return None
     lyap = config.lyapunov
-    steps = num_seeds * int(lyap.num_exponents) * max(int(lyap.T) - measure.lyapunov_burn_in(config), 1)
+    steps = num_seeds * int(lyap.num_exponents) * max(int(lyap.T) - lyapunov_burn_in(config), 1)
     return {"annihilations": total, "direction_steps": steps, "share": total / steps}
 
 
@@ -217,3 +222,62 @@ def seed_experiment(raw, config, lengths) -> dict:
         "last_steps": last,
         "share_of_last_steps": stats(share),
     }
+
+
+LYAPUNOV_NOT_APPLICABLE = "no recurrence: the model has no step Jacobian to iterate"
+
+
+def entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord:
+    raw, raw64 = default_raw
+    T = m.T
+    spectral = np.asarray(raw["spectral_norm"], np.float64).reshape(-1, T)
+    lyap = raw.get("lyapunov")
+    note = READOUT_OF.get(entry.arch)
+    median = lambda key: np.median(np.asarray(raw[key]).reshape(-1, *raw[key].shape[2:]), axis=0)  # noqa: E731
+    return EntryRecord(
+        arch=entry.arch, options=dict(entry.options), site=entry.site, path_length=entry.info.path_length,
+        parallel=entry.info.parallel, paper=entry.info.paper, claim=entry.info.claim,
+        probe_is_state=entry.info.probe_is_state, dtype=np.dtype(dtype).name, method=entry.method,
+        distance=list(range(T)), jacobian_norm=m.jacobian_norm, jacobian_norm_q25=m.jacobian_norm_q25,
+        jacobian_norm_q75=m.jacobian_norm_q75, jacobian_norm_raw=np.median(spectral, axis=0),
+        jacobian_norm_float64=None if raw64 is None else np.median(np.reshape(raw64, (-1, T)), axis=0),
+        status=m.status, first_underflow_distance=m.first_underflow_distance,
+        first_exact_zero_distance=m.first_exact_zero_distance, frobenius_norm=median("frobenius_norm"),
+        condition_number=median("condition_number"), singular_values=median("singular_values"),
+        decay_rate=m.decay_rate,
+        decay_factor=Stats(*(float(np.exp(v)) for v in (m.decay_rate.median, m.decay_rate.q25, m.decay_rate.q75))),
+        decay_fit_r2=m.decay_fit_r2, memory_horizon=m.memory_horizon, first_drop_horizon=m.first_drop_horizon,
+        memory_horizon_censored_at=T, regime=m.regime, shape=m.shape,
+        time_per_step_s=float("nan"), time_implementation=handwritten_vjp.implementation(entry.model),
+        num_seeds=inputs.num_seeds(entry, config), num_inputs=config.num_inputs,
+        lyapunov_exponents=None if lyap is None else seeds.median_spread(lyap)["median"],
+        lyapunov_top=m.lyapunov_top,
+        lyapunov_note=None if lyap is None or note is None else f"the exponents are those of {note}",
+        lyapunov_not_applicable=LYAPUNOV_NOT_APPLICABLE if lyap is None else None,
+        seed_experiment=m.seed_experiment,
+        seed_experiment_not_applicable=attribution.NOT_APPLICABLE if m.seed_experiment is None else None,
+        conditions=measured, receptive_field=getattr(entry.model, "receptive_field", None), modules=m.modules,
+        profile_norm="frobenius" if entry.method == "sketch" else "spectral",
+        lyapunov_zero_directions=m.lyapunov_zero_directions,
+        burn_in=burn_in(config), timescale=m.timescale, cut_off_distance=m.cut_off_distance,
+        regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular, prediction=m.prediction,
+        regime_rate=m.regime_rate,
+        workdir=entry.workdir, trained=None if entry.trained is None else trained_record(entry, config),
+    )
+
+
+
+def trained_record(entry, config) -> dict:
+    """A trained entry's ``trained`` record: its run and `learned.measure` on the task's own sequences
+    (input-Jacobian profile, marker share, gate statistics, state-Jacobian norms), replica means."""
+    from seqgrad.jobs import learned
+
+    run = entry.trained
+    sequences, _, _ = run.trainer.task.batch(jax.random.key(config.seed), config.trained.num_sequences)
+    spec = ml_collections.ConfigDict({"gate_threshold": config.trained.gate_threshold,
+                                      "jacobian_sequences": config.trained.jacobian_sequences,
+                                      "distances": [d for d in config.fixed_distances if d < sequences.shape[1]]})
+    rows = [learned.measure(run, run.replica(r), sequences, spec) for r in range(len(run.trainer.replicas))]
+    return {"workdir": run.workdir, "step": run.step, "eval": run.eval, "replicas": len(rows),
+            "task": run.config.task.name, "task_length": int(sequences.shape[1]), "on_task": learned.mean_rows(rows)}
+

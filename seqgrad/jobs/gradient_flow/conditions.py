@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from seqgrad.gradflow.record import Condition
+from seqgrad.report.record import Condition
 
 INITS = ("", "chrono")
 

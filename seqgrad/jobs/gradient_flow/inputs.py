@@ -1,0 +1,81 @@
+"""What every measurement program draws: parameters and input sequences of one seed.
+
+Drawn in float32 always, then cast, so float32 and float64 runs see the same model.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqgrad.gradflow import seeds
+from seqgrad.jobs.gradient_flow import conditions
+
+
+def _cast(tree, dtype):
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def draw_inputs(entry, config, key, T: int, dtype):
+    """Standard-normal inputs ``[I, T, D]``, long inputs ``[T_lyap, D]`` and target ``[H]`` of one seed."""
+    _, k_x, k_y, k_long = jax.random.split(key, 4)
+    D, H = entry_input_size(entry, config), entry.model.hidden_size
+    xs = jax.random.normal(k_x, (config.num_inputs, T, D), jnp.float32)
+    x_long = jax.random.normal(k_long, (config.lyapunov.T, D), jnp.float32)
+    target = jax.random.normal(k_y, (H,), jnp.float32)
+    return _cast((xs, x_long, target), dtype)
+
+
+def draw_params(entry, config, key, dtype, index=0):
+    """The model parameters of one seed: initialised from ``key`` (float32, then cast), or, for an
+    entry of a trained run (``entry.trained``), its replica ``index`` (a traced integer is fine)."""
+    if getattr(entry, "trained", None) is not None:
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], entry.trained.params["model"])
+    else:
+        k_init = jax.random.split(key, 4)[0]
+        x = jnp.zeros((1, config.T, entry_input_size(entry, config)), jnp.float32)  # init reads shapes only
+        params = conditions.initialise(entry.model, entry.init, k_init, x, config.T)
+    return _cast(params, dtype)
+
+
+def draw(entry, config, key, T: int, dtype, index=0):
+    """Params, standard-normal inputs ``[I, T, D]``, long inputs ``[T_lyap, D]`` and target ``[H]`` of one seed.
+
+    Drawn in float32 always, then cast: float32 and float64 runs see the same model.
+    An entry of a trained run (``entry.trained``) takes the model parameters of its
+    replica ``index`` (a traced integer is fine) instead of initialising; D and H are
+    then the run's.
+    """
+    return (draw_params(entry, config, key, dtype, index), *draw_inputs(entry, config, key, T, dtype))
+
+
+def params_fn(entry, config, dtype):
+    """``keys [S] -> params`` with a leading seed axis S: `draw_params` of every seed, jitted.
+
+    The measurement programs take these as an argument rather than initialising inside:
+    entries that differ only in their initialisation (forget bias, chrono, update bias)
+    then lower to the same program, compiled once (`seqgrad.jobs.gradient_flow.Programs`),
+    and a trained run's weights are not baked into the program as constants.
+    """
+    return jax.jit(lambda keys: jax.vmap(lambda k, i: draw_params(entry, config, k, dtype, i))(
+        keys, jnp.arange(keys.shape[0])))
+
+
+def entry_input_size(entry, config) -> int:
+    """D of an entry's inputs: the trained run's task input size, else ``config.input_size``."""
+    run = getattr(entry, "trained", None)
+    return int(run.trainer.task.input_dim) if run is not None else int(config.input_size)
+
+
+def num_seeds(entry, config) -> int:
+    """S of an entry: its trained run's replicas, else ``config.num_seeds`` initialisations."""
+    run = getattr(entry, "trained", None)
+    return len(run.trainer.replicas) if run is not None else int(config.num_seeds)
+
+
+def measurement_inputs(entry, config):
+    """``(dtype, keys [S], scales [C])`` of an entry's measurement."""
+    dtype = jnp.float64 if config.float64 else jnp.float32
+    keys = seeds.keys(config.seed, num_seeds(entry, config))
+    return dtype, keys, np.asarray(config.conditions.input_scale, np.float32)
