@@ -25,7 +25,7 @@ def main(argv):
     cli.quiet_logging()
     workdir.prepare(flags.FLAGS.workdir)  # a workdir that is a file fails now, not after the analysis
     report = job.run(flags.FLAGS.config, flags.FLAGS.workdir)
-    print(gradient_flow.terminal_summary(report, report["files"]))
+    print(gradient_flow.terminal_summary(report, report.files))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from ml_collections import config_flags
 
 from seqgrad import cli
 from seqgrad.train import remedies, sweep, workdir
+from seqgrad.train import sweep_plan
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/remedies.py[:arg]")
 _WORKDIR = flags.DEFINE_string("workdir", None, "sweep directory: one sub-workdir per point")
@@ -26,7 +27,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     cli.quiet_logging()
-    points = sweep.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
+    points = sweep_plan.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     sweep.validate_points(_CONFIG.value, points, overrides)
     root = workdir.prepare(_WORKDIR.value)

@@ -19,6 +19,7 @@ from ml_collections import config_flags
 
 from seqgrad import cli
 from seqgrad.train import distributed, sweep, workdir
+from seqgrad.train import sweep_plan
 
 # As in train.py: model.options takes the options of an architecture named on the command line; every other
 # unknown key is still refused (each experiments/*.py locks its config itself).
@@ -37,7 +38,7 @@ def main(argv):
     del argv
     cli.quiet_logging()
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    points = sweep.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
+    points = sweep_plan.load_sweep(config_flags.get_config_filename(flags.FLAGS["config"]))
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     sweep.validate_points(_CONFIG.value, points, overrides)
     root = workdir.prepare(_WORKDIR.value)

@@ -59,8 +59,8 @@ def test_extra_entries_are_analysed_with_every_measure(tmp_path):
     config = tiny_config("tests.nnx_cells:Leaky[leak=0.25]")
     config.entries = {}  # the extra entry alone
     report = job.run(config, str(tmp_path))
-    assert list(report["architectures"]) == ["tests.nnx_cells:Leaky[leak=0.25]"]
-    entry = report["architectures"]["tests.nnx_cells:Leaky[leak=0.25]"]
+    assert list(report.architectures) == ["tests.nnx_cells:Leaky[leak=0.25]"]
+    entry = report.architectures["tests.nnx_cells:Leaky[leak=0.25]"]
     assert entry.arch == "tests.nnx_cells:Leaky" and entry.options == {"leak": 0.25}
     np.testing.assert_allclose(entry.jacobian_norm[0], 1.0, rtol=1e-5)  # ∂h_{T−1}/∂h_{T−1} = I
     assert len(entry.lyapunov_exponents) == config.lyapunov.num_exponents

@@ -14,6 +14,7 @@ from seqgrad.train import config as config_lib
 from seqgrad.train import flossing
 from seqgrad.train.loop import train_and_evaluate
 from seqgrad.train.state import Trainer
+from seqgrad.train import validation
 from tests.train_helpers import tiny_config, use_compilation_cache
 
 use_compilation_cache()
@@ -167,7 +168,7 @@ def test_a_run_saved_before_flossing_existed_resumes():
 )
 def test_bad_keys_are_one_line(overrides, match):
     with pytest.raises(ValueError, match=match):
-        config_lib.validate(tiny_config("rnn", **overrides))
+        validation.validate(tiny_config("rnn", **overrides))
 
 
 def test_a_model_without_recurrence_is_refused():
@@ -175,4 +176,4 @@ def test_a_model_without_recurrence_is_refused():
     c.model.name = "transformer"
     c.model.options = type(c.model.options)()
     with pytest.raises(ValueError, match="no recurrence to floss"):
-        config_lib.validate(c)
+        validation.validate(c)

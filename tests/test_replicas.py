@@ -15,6 +15,7 @@ import pytest
 from seqgrad import train
 from seqgrad.train import config as cfg
 from seqgrad.train.state import Trainer
+from seqgrad.train import hparams
 from tests import train_helpers as th
 
 th.use_compilation_cache()
@@ -38,13 +39,13 @@ def test_replicas_are_the_product_of_hparams_times_seeds_innermost():
     config = th.tiny_config(
         **{"train.seed": 3, "train.num_seeds": 2, "train.hparams": '{"optim.learning_rate": [0.1, 0.2], "optim.clip_value": [1, 2]}'}
     )
-    assert cfg.replicas(config) == [
+    assert hparams.replicas(config) == [
         {"seed": s, "optim.learning_rate": lr, "optim.clip_value": cv}
         for lr in (0.1, 0.2)
         for cv in (1.0, 2.0)
         for s in (3, 4)
     ]
-    single = cfg.replica_config(config, cfg.replicas(config)[5])
+    single = hparams.replica_config(config, hparams.replicas(config)[5])
     assert (single.train.seed, single.optim.learning_rate, single.optim.clip_value) == (4, 0.2, 1.0)
     assert single.train.num_seeds == 1 and single.train.hparams == ""
 
@@ -89,7 +90,7 @@ def test_forget_bias_sweep_initialises_like_single_runs():
     state = Trainer(sweep).init()
     H = 8
     for i, bias in enumerate((0.0, 2.0)):
-        single = cfg.replica_config(sweep, cfg.replicas(sweep)[i])
+        single = hparams.replica_config(sweep, hparams.replicas(sweep)[i])
         assert single.model.options.forget_bias == bias
         alone = Trainer(single).init()
         mine = jax.tree.map(lambda x: np.asarray(x)[i : i + 1], state)

@@ -19,6 +19,8 @@ import pytest
 from seqgrad import models
 from seqgrad.train import sweep
 from seqgrad.train.loop import Interrupted
+from seqgrad.train import sweep_plan
+from seqgrad.train import validation
 
 
 def base_config(**train):
@@ -99,16 +101,16 @@ def _points(models=("lstm",), lengths=(10, 20), lrs=(0.1, 0.01), seeds=(0, 1)):
 
 
 def test_point_names_are_readable_sorted_and_stable():
-    a = sweep.point_name({"task.length": 100, "model.name": "lstm", "optim.clip": "global_norm"})
+    a = sweep_plan.point_name({"task.length": 100, "model.name": "lstm", "optim.clip": "global_norm"})
     assert a == "model.name=lstm,optim.clip=global_norm,task.length=100"
-    assert sweep.point_name({"optim.clip": "global_norm", "task.length": 100, "model.name": "lstm"}) == a
-    assert sweep.point_name({}) == "base"
-    assert sweep.point_name({"optim.learning_rate": 0.001, "train.seed": 3}) == "optim.learning_rate=0.001,train.seed=3"
+    assert sweep_plan.point_name({"optim.clip": "global_norm", "task.length": 100, "model.name": "lstm"}) == a
+    assert sweep_plan.point_name({}) == "base"
+    assert sweep_plan.point_name({"optim.learning_rate": 0.001, "train.seed": 3}) == "optim.learning_rate=0.001,train.seed=3"
 
 
 def test_point_names_are_filesystem_safe_and_distinct():
     odd = [{"model.name": "a/b"}, {"model.name": "a b"}, {"model.name": "a_b"}, {"x": "y" * 300}, {"task.name": ".."}]
-    names = [sweep.point_name(p) for p in odd]
+    names = [sweep_plan.point_name(p) for p in odd]
     assert len(set(names)) == len(names)
     for n in names:
         assert "/" not in n and " " not in n and not n.startswith(".") and len(n) <= 130
@@ -302,11 +304,11 @@ def test_summary_has_one_row_per_point_with_median_and_spread(tmp_path):
 def test_load_sweep_reads_get_sweep_with_its_arg(tmp_path):
     exp = tmp_path / "exp.py"
     exp.write_text("def get_sweep(arg=None):\n    return [{'task.length': 3 if arg == 'quick' else 100}]\n")
-    assert sweep.load_sweep(f"{exp}:quick") == [{"task.length": 3}]
-    assert sweep.load_sweep(str(exp)) == [{"task.length": 100}]
+    assert sweep_plan.load_sweep(f"{exp}:quick") == [{"task.length": 3}]
+    assert sweep_plan.load_sweep(str(exp)) == [{"task.length": 100}]
     (tmp_path / "plain.py").write_text("def get_config(arg=None):\n    return None\n")
     with pytest.raises(ValueError, match="no get_sweep"):
-        sweep.load_sweep(str(tmp_path / "plain.py"))
+        sweep_plan.load_sweep(str(tmp_path / "plain.py"))
 
 
 # --------------------------------------------------------------------------- end to end
@@ -382,7 +384,7 @@ def test_points_that_change_the_architecture_validate_with_every_shipped_experim
     archs = ["rnn", "lstm", "gru", "mingru", "lru"]
     points = sweep.make_points(config, [{"model.name": a} for a in archs])
     for point in points:
-        cfg.validate(point.config)
+        validation.validate(point.config)
         assert set(cfg.model_options(point.config)) <= set(models.info(point.config.model.name).options)
     # a model option the point sets on purpose must be one its architecture takes
     with pytest.raises(ValueError, match=r"sweep point 0 .*forget_bias.*architecture 'gru' takes no option"):

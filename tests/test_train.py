@@ -16,6 +16,7 @@ import pytest
 from seqgrad import train
 from seqgrad.train import config as cfg
 from seqgrad.train.state import Trainer
+from seqgrad.train import validation
 from tests import train_helpers as th
 
 th.use_compilation_cache()
@@ -164,7 +165,7 @@ BAD = [
 def test_bad_config_fails_before_compiling(overrides, match, tmp_path):
     config = th.tiny_config(**overrides)
     with pytest.raises(ValueError, match=match):
-        cfg.validate(config)
+        validation.validate(config)
     with pytest.raises(ValueError, match=match):
         train.train_and_evaluate(config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()  # nothing written, nothing compiled
@@ -175,7 +176,7 @@ def test_skip_longer_than_the_sequence_is_refused():
     config.task.length = 8
     config.model.options.skip = 8
     with pytest.raises(ValueError, match=r"model.options.skip=8 is invalid for task.length=8: the sequence has 8 steps"):
-        cfg.validate(config)
+        validation.validate(config)
 
 
 def test_misspelled_key_is_refused_by_the_locked_config():
@@ -209,7 +210,7 @@ def test_every_experiment_switches_to_every_architecture_by_override(name):
         c.model.name = arch
         cfg.check_overrides(c, {"model.name": arch})  # nothing explicit: accepted
         try:
-            cfg.validate(c)
+            validation.validate(c)
         except ValueError as e:  # a bound that depends on the architecture, not a leftover option
             assert "takes no option" not in str(e) and "unknown option" not in str(e), (arch, e)
             continue
@@ -225,7 +226,7 @@ def test_an_option_set_explicitly_for_another_architecture_is_an_error():
     with pytest.raises(ValueError, match=r"model.options.forget_bias=2.0 was set, but architecture 'gru' takes no "
                                          r"option 'forget_bias'; valid options: \["):
         cfg.check_overrides(c, {"model.name": "gru", "model.options.forget_bias": 2.0})
-    cfg.validate(c)  # without the explicit keys (a leftover), it is dropped instead
+    validation.validate(c)  # without the explicit keys (a leftover), it is dropped instead
 
 
 def test_switched_architecture_trains(tmp_path):
@@ -273,9 +274,9 @@ def test_metrics_log_the_learning_rate_actually_applied(tmp_path):
 
 def test_import_string_architectures_are_accepted_by_training_validation():
     config = th.tiny_config(**{"model.name": "flax:GRUCell"})
-    cfg.validate(config)  # a flax cell by class name is a valid model.name
+    validation.validate(config)  # a flax cell by class name is a valid model.name
     assert cfg.make_model(config).apply is not None
     config = th.tiny_config(**{"model.name": "flax:NoSuchCell"})
     with pytest.raises(ValueError, match=r"model.name='flax:NoSuchCell'.*NoSuchCell") as error:
-        cfg.validate(config)
+        validation.validate(config)
     assert "\n" not in str(error.value)

@@ -30,7 +30,6 @@ import functools
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.recurrence import LYAPUNOV, LyapunovSpec

@@ -113,8 +113,3 @@ class RecurrentModel(nn.Module):
         if request is not None and request.result is not None:
             self.sow(recurrence.LYAPUNOV, "stats", request.result, init_fn=lambda: None, reduce_fn=lambda _, new: new)
         return (h, probe) if return_probe else h
-
-
-def sigmoid_via_tanh(z: Array) -> Array:
-    """σ(z) = ½·tanh(z/2) + ½: lets one fused `tanh` pass cover a block of gates."""
-    return 0.5 * jnp.tanh(0.5 * z) + 0.5

@@ -200,10 +200,6 @@ class Report:
     wall_time_s: float = float("nan")
     files: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def __getitem__(self, key: str):
-        """``report["T"]``: the mapping access of earlier versions (an unknown key raises AttributeError)."""
-        return getattr(self, key)
-
 
 def to_json(value):
     """Dataclasses as objects keyed by field name, everything else by `seqgrad.jsonio.jsonable` (nan, ±inf: null)."""

@@ -18,7 +18,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqgrad.tasks.registry import Task, check_int, register
+from seqgrad.checks import positive_int as check_int
+from seqgrad.tasks.base import Task
+from seqgrad.tasks.registry import register
 
 
 @register("adding")

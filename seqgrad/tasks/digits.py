@@ -21,7 +21,8 @@ import functools
 import numpy as np
 
 from seqgrad.tasks.labelled import LabelledSequences
-from seqgrad.tasks.registry import check_int, register
+from seqgrad.checks import positive_int as check_int
+from seqgrad.tasks.registry import register
 
 NUM_PIXELS = 64
 NUM_CLASSES = 10

@@ -27,7 +27,8 @@ import functools
 import numpy as np
 
 from seqgrad.tasks.labelled import LabelledSequences
-from seqgrad.tasks.registry import check_int, register
+from seqgrad.checks import positive_int as check_int
+from seqgrad.tasks.registry import register
 
 SEQ_LEN = 40
 NUM_CLASSES = 10

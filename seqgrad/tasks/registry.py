@@ -1,10 +1,9 @@
-"""The name -> task registry, and (for compatibility) the names tasks import from here.
+"""The name -> task registry.
 
 `register(name)` is the class decorator of a task module (``seqgrad/tasks/<name>.py``);
 `available()`, `options(name)` and `create(name, length=T, **options)` look tasks up.
 The task interface is `seqgrad.tasks.base.Task`, the losses `seqgrad.tasks.losses`,
-the linear read-out `seqgrad.tasks.linear_readout`; `Task`, `init_readout`, `readout`
-and `check_int` stay importable from this module.
+the linear read-out `seqgrad.tasks.linear_readout`.
 """
 
 from __future__ import annotations
@@ -13,11 +12,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from seqgrad.checks import positive_int as check_int  # noqa: F401  (the tasks' integer check)
 from seqgrad.tasks.base import Task
-from seqgrad.tasks.linear_readout import init_readout, readout  # noqa: F401  (re-exported)
 
-__all__ = ["Task", "available", "check_int", "create", "init_readout", "options", "readout", "register"]
+__all__ = ["available", "create", "options", "register"]
 
 _REGISTRY: dict[str, Callable[..., Task]] = {}
 

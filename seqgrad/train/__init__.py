@@ -5,9 +5,11 @@ Public API: `base_config()`, `validate(config)`, `train_and_evaluate(config, wor
 `Diverged`, `Interrupted`, `WorkdirBusy`, `WorkdirError` (exit codes: `seqgrad.train.errors`).
 """
 
-from seqgrad.train.config import base_config, replica_config, replicas, set_model, set_task, validate
-from seqgrad.train.loop import ConfigMismatch, Diverged, Interrupted, TrainingError, train_and_evaluate
-from seqgrad.train.errors import WorkdirBusy, WorkdirError
+from seqgrad.train.config import base_config, set_model, set_task
+from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted, TrainingError, WorkdirBusy, WorkdirError
+from seqgrad.train.hparams import replica_config, replicas
+from seqgrad.train.loop import train_and_evaluate
+from seqgrad.train.validation import validate
 from seqgrad.train.optim import make_optimizer
 
 __all__ = [

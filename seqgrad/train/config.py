@@ -25,8 +25,6 @@ import ml_collections
 
 from seqgrad import configkeys, models, modelspec, tasks
 from seqgrad.train import flossing
-from seqgrad.train.hparams import VMAPPABLE, parse_hparams, replica_config, replicas  # noqa: F401  (re-exported)
-from seqgrad.train.validation import CLIPS, OPTIMIZERS, REPLICA_EXECUTION, SCHEDULES, validate  # noqa: F401
 
 # Keys that may change between runs in one workdir without changing what is computed
 # (or, for train.steps, that only extend it).

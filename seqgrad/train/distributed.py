@@ -264,11 +264,6 @@ def metrics_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(None, "replica"))
 
 
-def replicated_sharding(mesh: Mesh) -> NamedSharding:
-    """Arrays every device holds whole (the step counter, scalars)."""
-    return NamedSharding(mesh, PartitionSpec())
-
-
 def to_host(tree: Any) -> Any:
     """Fetch a pytree of (possibly multi-process, sharded) arrays as numpy on every process.
 

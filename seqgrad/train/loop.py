@@ -38,29 +38,18 @@ from seqgrad.train import resources
 from seqgrad.report.progress import Progress
 from seqgrad.report.training import plot_snapshots
 from seqgrad.train import config as config_lib
-from seqgrad.train import distributed, flossing, interrupt
+from seqgrad.train import distributed, interrupt
 from seqgrad.train import workdir as workdir_lib
 from seqgrad.train.checkpoint import Checkpointer, complete_steps, damage
-from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted, TrainingError  # noqa: F401  (re-exported)
+from seqgrad.train.errors import ConfigMismatch, Diverged, Interrupted
 from seqgrad.train.runlog import JsonlLog, TensorBoard
 from seqgrad.train.state import Trainer
+from seqgrad.train import results, validation
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _is_main() -> bool:
-    return distributed.is_main_process()
-
-
-def _mesh(config):
-    return distributed.make_mesh(config)
-
-
-def _to_host(tree):
-    return distributed.to_host(tree)
 
 
 def check_workdir_config(config, workdir: str) -> None:
@@ -88,29 +77,6 @@ def _next_boundary(step: int, config) -> int:
     return min([config.train.steps] + [(step // p + 1) * p for p in periods])
 
 
-def _median(values: np.ndarray) -> float:
-    return float(np.median(values))
-
-
-def _row(step: int, metrics: dict[str, np.ndarray], elapsed: float, length: int) -> dict[str, Any]:
-    """One metrics row from chunk metrics ``[length, R]``: per-replica values and medians."""
-    per_replica = {
-        "loss": np.mean(metrics["loss"], axis=0),
-        "grad_norm": np.mean(metrics["grad_norm"], axis=0),
-        "clip_fraction": np.mean(metrics["clipped"], axis=0),
-        "learning_rate": metrics["learning_rate"][-1],
-        "nonfinite": np.sum(metrics["nonfinite"], axis=0).astype(int),
-    }
-    row: dict[str, Any] = {"step": step}
-    row.update({k: _median(v) for k, v in per_replica.items()})
-    row["nonfinite"] = int(np.sum(per_replica["nonfinite"]))
-    row["steps_per_s"] = length / elapsed if elapsed > 0 else None
-    row.update(flossing.row_entries(metrics))
-    if metrics["loss"].shape[1] > 1:
-        row["replicas"] = {k: v.tolist() for k, v in per_replica.items()}
-    return row
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -132,10 +98,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       WorkdirError: the workdir cannot be created or written.
       WorkdirBusy: another run holds the workdir (`seqgrad.train.workdir.lock`).
     """
-    config_lib.validate(config)
+    validation.validate(config)
     resources.check_training(config)
     workdir = workdir_lib.prepare(workdir)
-    main = _is_main()
+    main = distributed.is_main_process()
     with workdir_lib.lock(workdir, enabled=main):
         return _train(config, workdir, main)
 
@@ -149,153 +115,157 @@ def _saved(workdir: str) -> str:
     return f"step {steps[-1]} in {directory}" if steps else f"none yet in {directory} (a rerun starts at step 0)"
 
 
-def _train(config, workdir: str, main: bool) -> dict[str, Any]:
-    check_workdir_config(config, workdir)
-    # config.json is written with the first checkpoint of this invocation: a run that
-    # failed before it (a layout error, divergence at once) does not pin the workdir.
-    pinned = False
+class _Pin:
+    """Writes ``config.json`` with the first checkpoint of this invocation: a run that failed before it (a
+    layout error, divergence at once) does not pin the workdir."""
 
-    def pin():
-        nonlocal pinned
-        if main and not pinned:
-            jsonio.write_json(os.path.join(workdir, "config.json"), config.to_dict())
-        pinned = True
+    def __init__(self, config, workdir: str, main: bool):
+        self.config, self.path, self.main, self.done = config, os.path.join(workdir, "config.json"), main, False
 
-    trainer = Trainer(config, mesh=_mesh(config))
-    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+    def __call__(self) -> None:
+        if self.main and not self.done:
+            jsonio.write_json(self.path, self.config.to_dict())
+        self.done = True
+
+
+class _Logs:
+    """The main process's writers of one run: ``metrics.jsonl``, ``gradflow.jsonl`` (when snapshots are or
+    were on), TensorBoard under ``tb/`` and the progress line; None on the other processes."""
+
+    def __init__(self, config, workdir: str, step: int, main: bool):
+        self.metrics = JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
+        snapshot_path = os.path.join(workdir, "gradflow.jsonl")
+        keep_snapshots = main and (config.snapshot.every or os.path.exists(snapshot_path))
+        self.snapshots = JsonlLog(snapshot_path, step) if keep_snapshots else None
+        self.board = TensorBoard(os.path.join(workdir, "tb")) if main else None
+        self.progress = Progress(config.train.steps, step, enabled=main and config.train.progress)
+
+    def close(self) -> None:
+        self.progress.close()
+        for writer in (self.metrics, self.snapshots, self.board):
+            if writer is not None:
+                writer.close()
+
+
+def _restore(config, trainer, checkpoints, workdir: str, main: bool):
+    """``(step, state)``: the newest verified checkpoint of ``workdir`` (hyperparameters from the config when
+    ``train.allow_config_change``), or step 0 and a fresh state; `ConfigMismatch` when it holds another run."""
     try:
         restored = checkpoints.latest(trainer.abstract_state())
     except ValueError as e:
         checkpoints.close()
         raise ConfigMismatch(str(e)) from None
     if restored is None:
-        step, state = 0, trainer.init()
-    else:
-        step, state = restored
-        if config.train.allow_config_change:
-            state = trainer.set_hyperparams(state)
-        log.info("resuming %s from step %d", workdir, step)
-        if main:
-            print(f"resuming from step {step} (checkpoint {os.path.join(workdir, 'checkpoints', str(step))})",
-                  file=sys.stderr, flush=True)
+        return 0, trainer.init()
+    step, state = restored
+    if config.train.allow_config_change:
+        state = trainer.set_hyperparams(state)
+    log.info("resuming %s from step %d", workdir, step)
+    if main:
+        print(f"resuming from step {step} (checkpoint {os.path.join(workdir, 'checkpoints', str(step))})",
+              file=sys.stderr, flush=True)
+    return step, state
 
-    total = config.train.steps
-    metrics_log = JsonlLog(os.path.join(workdir, "metrics.jsonl"), step) if main else None
-    # Opened (and truncated to the resumed step) only when snapshots are on or were on before.
-    snapshot_path = os.path.join(workdir, "gradflow.jsonl")
-    keep_snapshots = main and (config.snapshot.every or os.path.exists(snapshot_path))
-    snapshots = JsonlLog(snapshot_path, step) if keep_snapshots else None
-    board = TensorBoard(os.path.join(workdir, "tb")) if main else None
-    progress = Progress(total, step, enabled=main and config.train.progress)
-    started = time.perf_counter()
-    start_step = step
+
+def _train(config, workdir: str, main: bool) -> dict[str, Any]:
+    check_workdir_config(config, workdir)
+    trainer = Trainer(config, mesh=distributed.make_mesh(config))
+    checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+    step, state = _restore(config, trainer, checkpoints, workdir, main)
+    logs, pin = _Logs(config, workdir, step, main), _Pin(config, workdir, main)
+    started, start_step = time.perf_counter(), step
     try:
         grace = float(config.train.get("interrupt_grace_s", 60.0))
         with interrupt.handle(grace, lambda: _saved(workdir)) as caught:
             if step == 0 and config.snapshot.every:
-                _snapshot(trainer, state, 0, snapshots)
-            while step < total:
-                end = _next_boundary(step, config)
-                t0 = time.perf_counter()
-                state, metrics = trainer.train_chunk(state, end - step)
-                metrics = {k: np.asarray(v) for k, v in _to_host(metrics).items()}
-                elapsed = time.perf_counter() - t0
-                bad = metrics["nonfinite"].any(axis=1)
-                if bad.any() and not config.optim.skip_nonfinite:
-                    first = step + 1 + int(np.argmax(bad))
-                    which = np.flatnonzero(metrics["nonfinite"][int(np.argmax(bad))]).tolist()
-                    saved = checkpoints.verified_steps()  # saves are asynchronous: name the newest on disk
-                    kept = (
-                        f"last good checkpoint at step {saved[-1]} kept"
-                        if saved
-                        else f"no checkpoint was saved before it (the first is due at step {config.checkpoint.every})"
-                    )
-                    message = (
-                        f"training diverged at step {first}: non-finite loss or gradients"
-                        + (f" in replicas {which}" if len(trainer.replicas) > 1 else "")
-                        + f"; stopped, {kept}. Lower optim.learning_rate, clip gradients (optim.clip), or set "
-                        "optim.skip_nonfinite=True to skip such steps."
-                    )
-                    if main:
-                        metrics_log.write({"step": first, "diverged": True, "nonfinite": int(metrics["nonfinite"].sum())})
-                    raise Diverged(message, first)
-                step = end
-                row = _row(step, metrics, elapsed, len(metrics["loss"]))
-                if main:
-                    metrics_log.write(row)
-                    board.write(step, {k: v for k, v in row.items() if k not in ("step", "replicas")})
-                    if row["nonfinite"]:
-                        first = step - len(metrics["loss"]) + 1 + int(np.argmax(bad))
-                        progress.message(
-                            f"non-finite loss or gradients at step {first} ({row['nonfinite']} in this chunk): "
-                            "updates skipped (optim.skip_nonfinite)"
-                        )
-                    progress.update(step, {k: row[k] for k in ("loss", "grad_norm", "clip_fraction")})
-                if config.snapshot.every and step % config.snapshot.every == 0:
-                    _snapshot(trainer, state, step, snapshots)
+                _snapshot(trainer, state, 0, logs.snapshots)
+            while step < config.train.steps:
+                step, state = _chunk(config, trainer, checkpoints, logs, step, state, main)
                 stop = _any_process(caught)
-                if step % config.checkpoint.every == 0 or step == total or stop:
+                if step % config.checkpoint.every == 0 or step == config.train.steps or stop:
                     pin()
                     checkpoints.save(step, state)
-                if stop and step < total:
+                if stop and step < config.train.steps:
                     checkpoints.wait()
                     signum = caught.get("signum", signal.SIGTERM)
-                    name = signal.Signals(signum).name
                     where = "" if "signum" in caught else " by another process"
-                    message = f"{name} received{where}: checkpoint saved at step {step} in {workdir}; rerun to resume"
-                    raise Interrupted(message, step, signum)
+                    raise Interrupted(f"{signal.Signals(signum).name} received{where}: checkpoint saved at step "
+                                      f"{step} in {workdir}; rerun to resume", step, signum)
             # The final save and evaluation stay under the handler: a signal now ends the
             # run with a message, after the result is written (or the grace period ends it
             # naming the checkpoint of the last step).
             pin()
             checkpoints.save(step, state)
             checkpoints.wait()
-            result = _result(config, trainer, state, step, time.perf_counter() - started, step - start_step)
-            if config.optim.skip_nonfinite and main:
-                rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-                result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
-            bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
-            if bad:
-                skipped = result.get("nonfinite_skipped")
-                message = (
-                    f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
-                    + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
-                    + ". Lower optim.learning_rate or clip gradients (optim.clip)."
-                )
-                result.update(diverged=True, error=message)
-            if main:
-                kept = _write_result(workdir, result)
-                plot_snapshots(workdir)
-            if bad:
-                raise Diverged(message + (kept if main else ""), step)
-            if "signum" in caught:
-                name = signal.Signals(caught["signum"]).name
-                raise Interrupted(f"{name} received during the final evaluation: it finished; "
-                                  f"{os.path.join(workdir, 'result.json')} written at step {step}, checkpoint "
-                                  f"saved at step {step} in {workdir}", step, caught["signum"])
-            return result
+            result = results.evaluate(config, trainer, state, step, time.perf_counter() - started, step - start_step)
+            return _finish(config, workdir, result, logs, caught, main)
     finally:
-        progress.close()
+        logs.close()
         checkpoints.close()
-        for writer in (metrics_log, snapshots, board):
-            if writer is not None:
-                writer.close()
 
 
-def _write_result(workdir: str, result: dict[str, Any]) -> str:
-    """Writes ``result.json``, except that a finished, finite result of the same step is
-    never replaced by a diverged one (that goes to ``result.diverged.json``); returns
-    a sentence saying so, or ""."""
-    path = os.path.join(workdir, "result.json")
-    old = jsonio.read_json(path)
-    if result.get("diverged") and isinstance(old, dict) and not old.get("diverged") and old.get("step") == result["step"]:
-        other = os.path.join(workdir, "result.diverged.json")
-        note = f" The earlier finite {path} of step {result['step']} is kept; this evaluation is in {other}."
-        result["error"] += note
-        jsonio.write_json(other, result)
-        return note
-    jsonio.write_json(path, result)
-    return ""
+def _chunk(config, trainer, checkpoints, logs: _Logs, step: int, state, main: bool):
+    """Runs the steps up to the next boundary (one compiled chunk), logs them and takes a snapshot when due;
+    `Diverged` on non-finite loss or gradients unless ``optim.skip_nonfinite``. Returns ``(step, state)``."""
+    end = _next_boundary(step, config)
+    t0 = time.perf_counter()
+    state, metrics = trainer.train_chunk(state, end - step)
+    metrics = {k: np.asarray(v) for k, v in distributed.to_host(metrics).items()}
+    elapsed = time.perf_counter() - t0
+    bad = metrics["nonfinite"].any(axis=1)
+    if bad.any() and not config.optim.skip_nonfinite:
+        first = step + 1 + int(np.argmax(bad))
+        which = np.flatnonzero(metrics["nonfinite"][int(np.argmax(bad))]).tolist()
+        saved = checkpoints.verified_steps()  # saves are asynchronous: name the newest on disk
+        kept = (f"last good checkpoint at step {saved[-1]} kept" if saved
+                else f"no checkpoint was saved before it (the first is due at step {config.checkpoint.every})")
+        message = (f"training diverged at step {first}: non-finite loss or gradients"
+                   + (f" in replicas {which}" if len(trainer.replicas) > 1 else "")
+                   + f"; stopped, {kept}. Lower optim.learning_rate, clip gradients (optim.clip), or set "
+                   "optim.skip_nonfinite=True to skip such steps.")
+        if main:
+            logs.metrics.write({"step": first, "diverged": True, "nonfinite": int(metrics["nonfinite"].sum())})
+        raise Diverged(message, first)
+    row = results.row(end, metrics, elapsed, len(metrics["loss"]))
+    if main:
+        logs.metrics.write(row)
+        logs.board.write(end, {k: v for k, v in row.items() if k not in ("step", "replicas")})
+        if row["nonfinite"]:
+            first = end - len(metrics["loss"]) + 1 + int(np.argmax(bad))
+            logs.progress.message(f"non-finite loss or gradients at step {first} ({row['nonfinite']} in this chunk): "
+                                  "updates skipped (optim.skip_nonfinite)")
+        logs.progress.update(end, {k: row[k] for k in ("loss", "grad_norm", "clip_fraction")})
+    if config.snapshot.every and end % config.snapshot.every == 0:
+        _snapshot(trainer, state, end, logs.snapshots)
+    return end, state
+
+
+def _finish(config, workdir: str, result: dict[str, Any], logs: _Logs, caught: dict, main: bool) -> dict[str, Any]:
+    """Writes the final evaluation (``result.json``, the snapshot plot); `Diverged` when it is not finite,
+    `Interrupted` when a signal came during it."""
+    step = result["step"]
+    if config.optim.skip_nonfinite and main:
+        rows = jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+        result["nonfinite_skipped"] = int(sum(r.get("nonfinite", 0) or 0 for r in rows))
+    bad = [k for k, v in result["eval"].items() if not (isinstance(v, (int, float)) and np.isfinite(v))]
+    if bad:
+        skipped = result.get("nonfinite_skipped")
+        message = (f"training diverged: the final evaluation is not finite ({', '.join(bad)}) at step {step}"
+                   + (f"; {skipped} non-finite updates were skipped (optim.skip_nonfinite)" if skipped else "")
+                   + ". Lower optim.learning_rate or clip gradients (optim.clip).")
+        result.update(diverged=True, error=message)
+    if main:
+        kept = results.write(workdir, result)
+        logs.board.write(step, {f"eval/{k}": v for k, v in result["eval"].items()})
+        plot_snapshots(workdir)
+    if bad:
+        raise Diverged(message + (kept if main else ""), step)
+    if "signum" in caught:
+        name = signal.Signals(caught["signum"]).name
+        raise Interrupted(f"{name} received during the final evaluation: it finished; "
+                          f"{os.path.join(workdir, 'result.json')} written at step {step}, checkpoint "
+                          f"saved at step {step} in {workdir}", step, caught["signum"])
+    return result
 
 
 def _any_process(caught: dict) -> bool:
@@ -311,27 +281,8 @@ def _any_process(caught: dict) -> bool:
 
 def _snapshot(trainer, state, step, snapshots) -> None:
     """One gradient-flow snapshot: every process computes it, the main one writes it."""
-    norms = np.asarray(_to_host(trainer.snapshot(state)))
+    norms = np.asarray(distributed.to_host(trainer.snapshot(state)))
     if snapshots is not None:
         snapshots.write({"step": step, "norms": np.median(norms, axis=0).tolist(), "replicas": norms.tolist()})
 
-
-def _result(config, trainer, state, step, wall_time, steps_run) -> dict[str, Any]:
-    evaluation = {k: np.asarray(v) for k, v in _to_host(trainer.evaluate(state)).items()}
-    result: dict[str, Any] = {
-        "step": int(step),
-        "eval": {k: _median(v) for k, v in evaluation.items()},
-        "baseline": trainer.task.baseline(),
-        "task": {"name": config.task.name, "length": config.task.length, "seq_len": trainer.task.seq_len},
-        "model": {"name": config.model.name, "hidden_size": config.model.hidden_size},
-        "num_replicas": len(trainer.replicas),
-        "wall_time_s": wall_time,
-        "steps_per_s": steps_run / wall_time if steps_run and wall_time > 0 else None,
-    }
-    if len(trainer.replicas) > 1:
-        result["replicas"] = [
-            {**replica, "eval": {k: float(v[i]) for k, v in evaluation.items()}}
-            for i, replica in enumerate(trainer.replicas)
-        ]
-    return jsonio.with_reasons(result)
 

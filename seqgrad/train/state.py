@@ -33,6 +33,7 @@ from seqgrad.train import config as config_lib
 from seqgrad.train import distributed
 from seqgrad.train import flossing as flossing_lib
 from seqgrad.train import optim as optim_lib
+from seqgrad.train import hparams
 
 INIT, DATA, EVAL, SNAPSHOT = 0, 1, 2, 3  # fold_in tags of the root key
 
@@ -75,7 +76,7 @@ class Trainer:
         self.task: tasks.Task = config_lib.make_task(config)
         self.model = config_lib.make_model(config)
         self.tx = optim_lib.make_optimizer(config.optim, config.train.steps)
-        self.replicas = config_lib.replicas(config)
+        self.replicas = hparams.replicas(config)
         self.flossing = flossing_lib.Flossing.from_config(config, self.model, self.task)  # None: off
         self.mesh = mesh
         num_devices = 1 if mesh is None else mesh.devices.size

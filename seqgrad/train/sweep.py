@@ -30,25 +30,18 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from seqgrad.jsonio import read_json, with_reasons, write_json  # noqa: F401  (read_json, write_json re-exported)
+from seqgrad.jsonio import read_json, with_reasons, write_json
 from seqgrad.train import resources
 from seqgrad.report import sweep as sweep_report
-from seqgrad.train import config as config_lib
 from seqgrad.train import distributed
 from seqgrad.train.errors import Interrupted
-from seqgrad.train.sweep_plan import (  # noqa: F401  (re-exported: the sweep's public names)
-    SEED_KEYS,
-    VMAPPABLE,
+from seqgrad.train.sweep_plan import (
     Group,
-    Point,
-    apply_overrides,
-    get_path,
     group_points,
-    load_sweep,
     make_points,
-    point_name,
 )
-from seqgrad.train.sweep_results import is_complete, record, split_result  # noqa: F401
+from seqgrad.train.sweep_results import is_complete, record, split_result
+from seqgrad.train import validation
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +135,7 @@ def validate_points(config, sweep_points: Sequence[Mapping[str, Any]], overrides
     """
     for group in group_points(make_points(config, sweep_points, overrides)):
         try:
-            config_lib.validate(group.config())
+            validation.validate(group.config())
             resources.check_training(group.config())  # the memory estimate, before the first point compiles
         except ValueError as e:
             raise ValueError(f"sweep point {group.name()}: {e}") from None
