@@ -9,7 +9,7 @@ sequence, D = 32, CPU.
   no singular values (``distances=()``): ``‖∂h_{T-1}/∂h_{T-1-d}‖_F`` at every d.
 * ``singular``: the exact top-8 singular values at 64 log-spaced distances (the n
   basis cotangents; the Frobenius norms come exactly with them).
-* ``decomposition``: the norms ``‖G(d)‖`` of the seed's weight-gradient
+* ``decomposition``: the norms ``‖G(d)‖`` of the page's weight-gradient
   decomposition by distance, one pass (`attribution.distance_norms`) and, with
   ``--old``, by its definition (differences of T truncated gradients).
 * ``lyapunov``: `gradflow.lyapunov_exponents` (8 exponents), for its memory.

@@ -71,7 +71,7 @@ def test_one_pass_decomposition_equals_the_truncated_bptt_definition(name):
             return (attribution.gradient_by_distance(model, params, x, y, names, batch_size=3),
                     attribution.truncated_gradient_by_distance(model, params, x, y, names),
                     attribution.distance_norms(model, params, x, y, names, batch_size=2),
-                    attribution.seed_experiment(model, params, x, y, names, (3, T)),
+                    attribution.snippet_experiment(model, params, x, y, names, (3, T)),
                     attribution.gradient_norm_vs_length(model, params, x, y, names, (3, T)))
 
         G, reference, norms, (seed_norms, seed_G), by_length = measure(params, x, y)
@@ -107,10 +107,10 @@ def test_norm_vs_length_equals_separate_runs_on_prefixes():
         np.testing.assert_allclose(value, float(separate), rtol=1e-5)
 
 
-def test_the_combined_seed_experiment_equals_the_separate_functions():
+def test_the_combined_snippet_experiment_equals_the_separate_functions():
     model, params, x, y, names = setup("gru", jnp.float32)
     lengths = (3, T)
-    norms, G = attribution.seed_experiment(model, params, x, y, names, lengths, batch_size=4)
+    norms, G = attribution.snippet_experiment(model, params, x, y, names, lengths, batch_size=4)
     np.testing.assert_allclose(norms, attribution.gradient_norm_vs_length(model, params, x, y, names, lengths), rtol=1e-5)
     separate = attribution.gradient_by_distance(model, params, x, y, names)
     for path in separate:

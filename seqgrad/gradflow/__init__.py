@@ -12,7 +12,7 @@
   which also holds the curse-of-memory moments of scalar recurrences).
 * `lyapunov_exponents`: QR-method Lyapunov exponents of the recurrence.
 * `meanfield`: the mean-field prediction (q*, χ₁, ½·ln χ₁, critical gain) for random Elman RNNs.
-* `attribution`: the seed's weight-gradient experiment and its decomposition by
+* `attribution`: the page's weight-gradient experiment and its decomposition by
   distance from the loss.
 * `seeds`: statistics over vmapped initialisations.
 * `diagnose(model, variables, x)`: all of the above for one model and one sequence

@@ -1,6 +1,6 @@
-"""The seed's experiment: the recurrent weight's gradient, and where it comes from in time.
+"""The page's experiment: the recurrent weight's gradient, and where it comes from in time.
 
-The seed's loss is the squared error of the last output against a random target,
+The page's loss is the squared error of the last output against a random target,
 
     L = ‖h_{T-1} - y‖²,
 
@@ -13,7 +13,7 @@ the last k steps (``truncate=k``, exact for a loss on the last step) sums
     G(d) = ∂L/∂W|_{truncate=d+1} − ∂L/∂W|_{truncate=d},    ∂L/∂W|_{truncate=0} := 0
 
 (`truncated_gradient_by_distance`: T gradients, O(T²)). Their norms show what the
-seed's table hides: ``‖∂L/∂W‖`` barely changes with T because G(d) decays with d
+page's table hides: ``‖∂L/∂W‖`` barely changes with T because G(d) decays with d
 and the last few steps dominate the sum.
 
 One pass, O(T). G(d) is the gradient through W's use in step ``t = T-1-d``
@@ -69,7 +69,7 @@ def recurrent_leaves(params, names) -> dict[tuple[str, ...], Array]:
 
 
 def last_step_loss(model: nn.Module, params, x: Array, target: Array, *, index=-1, truncate=None) -> Array:
-    """The seed's loss ``‖h_index - target‖²`` for one sequence ``x: [T, D]``, ``target: [H]``."""
+    """The page's loss ``‖h_index - target‖²`` for one sequence ``x: [T, D]``, ``target: [H]``."""
     kwargs = {} if truncate is None else {"truncate": truncate}
     h = model.apply(params, x[None], **kwargs)[0]
     return jnp.sum((h[index] - target) ** 2)
@@ -213,7 +213,7 @@ def gradient_norm(tree) -> Array:
     return _norm(tree)
 
 
-def seed_experiment(model, params, x: Array, target: Array, names, lengths, *, batch_size: int | None = None):
+def snippet_experiment(model, params, x: Array, target: Array, names, lengths, *, batch_size: int | None = None):
     """`gradient_by_distance` and `gradient_norm_vs_length` together.
 
     With a `state_site`: the one-pass decomposition and one gradient per length.

@@ -1,4 +1,4 @@
-"""Gradient flow before and after training: the seed's learning claims, measured.
+"""Gradient flow before and after training: the page's learning claims, measured.
 
 `run(config, workdir)` trains every architecture of ``config.architectures`` on
 its training config ``config.train_configs[arch]`` (through `seqgrad.train.loop`, seeds vmapped,
@@ -111,7 +111,7 @@ def _solved(entry, fraction) -> bool:
 
 
 def verdicts(results: dict, config) -> list[dict]:
-    """The seed's three learning claims, each with the numbers it was judged on."""
+    """The page's three learning claims, each with the numbers it was judged on."""
     rows = []
     far = config.distances[-1]
     if "lstm" in results:

@@ -11,7 +11,7 @@ W_o: [H, H]`` (the last four as flax `MultiHeadDotProductAttention` kernels,
 without biases). The recurrence runs through `recurrence.scan`; the read-out is
 computed for all t at once after it (one ``[T, T]`` masked attention).
 
-This is the seed's "Attention RNN": ``h_{T−1}`` reads every past state ``s_t``
+This is the page's "Attention RNN": ``h_{T−1}`` reads every past state ``s_t``
 through one attention hop, so ``∂h_{T−1}/∂s_t`` has an O(1)-length path besides
 the O(T) product ``∏ diag(1 − s²) Wᵀ`` of the recurrence. Attention over the
 states of an RNN as in Bahdanau, Cho & Bengio (2015); causal self-attention

@@ -13,7 +13,7 @@ Shapes: ``x: [B, T, D] -> h: [B, T, H]``; each conv kernel ``K: [k, H, H]``.
 Each conv of block l looks back ``(k − 1)·2^l`` steps, so ``h_t`` depends on
 exactly the ``receptive_field = 1 + 2(k − 1)(2^L − 1)`` inputs
 ``x_{t−R+1..t}`` and on nothing earlier: the gradient path from any of them has
-O(L) = O(log T) convolutions (the seed's claim), and all t are computed in
+O(L) = O(log T) convolutions (the page's claim), and all t are computed in
 parallel. The perturbation ``δ`` enters the residual stream before the first
 block; the probe is ``h``.
 """

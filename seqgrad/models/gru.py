@@ -1,4 +1,4 @@
-"""Gated Recurrent Unit (Cho et al. 2014), in the seed's convention.
+"""Gated Recurrent Unit (Cho et al. 2014), in the page's convention.
 
 Row-vector convention (``[h, x] W`` split into ``h W_h + x U``):
 
@@ -7,7 +7,7 @@ Row-vector convention (``[h, x] W`` split into ``h W_h + x U``):
     h̃_t = tanh((r_t ⊙ h_{t-1}) W_h + x_t U_h + b_h)      candidate; reset BEFORE the matmul
     h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
 
-Convention: as in the seed (and Cho et al.), ``z_t`` is the share of the *new*
+Convention: as on the page (and Cho et al.), ``z_t`` is the share of the *new*
 candidate, so ``z ≈ 0`` keeps the state; PyTorch, flax and the "σ(b_z)" form of
 the closed form use the complementary ``h_t = z ⊙ h_{t-1} + (1 - z) ⊙ h̃_t``.
 Here, with all weights zero, ``∂h_T/∂h_t = (1 - σ(b_z))^(T-t)·I`` exactly, and a
@@ -184,7 +184,7 @@ def validate(options):
     recurrent_params=("recurrent_kernel", "candidate_kernel"),
 )
 class GRU(RecurrentModel, GRUOptions):
-    """GRU (the seed's equations, Cho et al. 2014); ``x: [B, T, D] -> h: [B, T, H]``.
+    """GRU (the page's equations, Cho et al. 2014); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``update_bias`` (initial update-gate bias b_z, default 0.0; negative keeps
     more of ``h_{t-1}``); ``chrono`` (T_max > 0: chrono initialisation of ``b_z``, replacing

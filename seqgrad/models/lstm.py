@@ -1,6 +1,6 @@
 """Long Short-Term Memory (Hochreiter & Schmidhuber 1997), with the forget gate of Gers et al. (2000).
 
-The seed's equations, row-vector convention (``[h, x] W`` split into ``h W_h + x U``):
+The page's equations, row-vector convention (``[h, x] W`` split into ``h W_h + x U``):
 
     i_t = σ(h_{t-1} W_i + x_t U_i + b_i)            input gate
     f_t = σ(h_{t-1} W_f + x_t U_f + b_f)            forget gate
@@ -188,7 +188,7 @@ def validate(options):
     recurrent_params=("recurrent_kernel",),
 )
 class LSTM(RecurrentModel, LSTMOptions):
-    """LSTM (the seed's equations); ``x: [B, T, D] -> h: [B, T, H]``.
+    """LSTM (the page's equations); ``x: [B, T, D] -> h: [B, T, H]``.
 
     Options: ``forget_bias`` (initial forget-gate bias, default 1.0); ``chrono`` (T_max > 0:
     chrono initialisation of the input and forget biases, replacing ``forget_bias``; 0 = off); ``num_layers``;

@@ -21,7 +21,7 @@ for ``v < 0`` (continuous, positive), used there to keep ``h̃ > 0`` for the
 log-space scan.
 
 Gradient flow: ``∂h_T/∂h_t = diag(∏_{s=t+1..T} (1 − z_s))``, set by the inputs
-alone (the seed's additive path), so the gate kernel ``W_z`` is the parameter
+alone (the page's additive path), so the gate kernel ``W_z`` is the parameter
 that sets the recurrence.
 """
 

@@ -16,7 +16,7 @@ input; the period-1 module makes ``h_t`` depend on ``x_t``.
 Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``U: [D, H]``, ``W: [H, H]`` (row-vector
 convention; stored with the masked entries at zero), ``b: [H]``.
 
-Gradient flow (the seed's hierarchical RNN): off-tick, a module's Jacobian is
+Gradient flow (the page's hierarchical RNN): off-tick, a module's Jacobian is
 exactly the identity, so in module g a gradient crosses a distance d through
 only about ``d / k^g`` tanh steps: the slowest module's path is ``O(T / k^(G-1))``.
 """

@@ -1,4 +1,4 @@
-"""Residual (additive-update) RNN: the seed's ``h_t = h_{t-1} + Δh_t``.
+"""Residual (additive-update) RNN: the page's ``h_t = h_{t-1} + Δh_t``.
 
     Δh_t = α · tanh(h_{t-1} W + x_t U + b)
     h_t  = h_{t-1} + Δh_t
@@ -6,12 +6,12 @@
 Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``U: [D, H]``, ``W: [H, H]``, ``b: [H]``
 (row-vector convention), ``α = residual_scale``.
 
-Gradient flow (the seed's "additive insight", the recurrent analogue of ResNets,
+Gradient flow (the page's "additive insight", the recurrent analogue of ResNets,
 He et al. 2016): with ``J_t[i, j] = ∂h_t[i]/∂h_{t-1}[j]``,
 
     J_t = I + α · diag(1 - tanh²(z_t)) · Wᵀ,     z_t = h_{t-1} W + x_t U + b,
 
-so the identity gives every backward step a direct path; ``α = 1`` is the seed's
+so the identity gives every backward step a direct path; ``α = 1`` is the page's
 equation as written, a small ``α`` keeps each step close to the identity.
 """
 
@@ -68,7 +68,7 @@ def validate(options):
     "residual_rnn",
     path_length="O(T) but additive",
     parallel="no",
-    paper="the seed's additive update; residual connections: He et al. 2016",
+    paper="the page's additive update; residual connections: He et al. 2016",
     choices={"recurrent_init": RECURRENT_INITS},
     validate=validate,
     claim="∂h_t/∂h_{t-1} = I + ∂Δh_t/∂h_{t-1}: the identity gives gradients a direct path",

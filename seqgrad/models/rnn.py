@@ -6,7 +6,7 @@ Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``U: [D, H]``, ``W: [H, H]``, ``b: [H]
 (row-vector convention ``h_t = φ(h_{t-1} W + x_t U + b)``).
 
 Each backward step multiplies the gradient by ``diag(φ'(z_t)) Wᵀ``, so over a
-distance d it is a product of d such matrices (the seed's "multiplicative
+distance d it is a product of d such matrices (the page's "multiplicative
 bottleneck"): with a linear φ, ``∂h_T/∂h_t = (Wᵀ)^(T-t)`` exactly.
 
 Elman (1990), "Finding structure in time"; ``recurrent_init="identity"`` with

@@ -1,10 +1,10 @@
-"""Skip-connection RNN: the seed's ``h_t = f(h_{t-1}, x_t) + h_{t-k}``.
+"""Skip-connection RNN: the page's ``h_t = f(h_{t-1}, x_t) + h_{t-k}``.
 
     f(h, x_t) = tanh(h W + x_t U + b)                    a tanh Elman step
     h_t       = f(h_{t-1}, x_t) + h_{t-k}                 (h_s = 0 for s < 0)      skip_mode="outside"
     h_t       = tanh(h_{t-1} W + x_t U + b + h_{t-k})                               skip_mode="inside"
 
-``"outside"`` (the default, the seed's equation) is an identity path with an
+``"outside"`` (the default, the page's equation) is an identity path with an
 unbounded state; ``"inside"`` keeps the state in (-1, 1) and puts the skip
 through the nonlinearity, ``∂h_t/∂h_{t-k} = diag(1 - h_t²)``, which separates
 "a direct path k steps back" from "an unbounded state".
@@ -17,7 +17,7 @@ k states (slot ``s mod k`` holds ``h_s``), so a perturbation added to ``h_t``
 reaches ``h_{t+1}`` through f *and* ``h_{t+k}`` through the skip.
 
 Gradient flow: every state has a direct identity path k steps ahead, so a
-gradient crosses a distance d in about d/k multiplications (the seed's
+gradient crosses a distance d in about d/k multiplications (the page's
 ``O(T/k)``). If f ignores h (``W = 0``), ``∂h_T/∂h_{T-mk} = I`` for every m and
 the Jacobian is zero at every other lag. Skip connections in time go back to
 Lin et al. (1996), "Learning long-term dependencies in NARX recurrent neural
@@ -83,7 +83,7 @@ def validate(options):
     "skip_rnn",
     path_length="O(T/k)",
     parallel="no",
-    paper="the seed's skip connections; NARX skips in time: Lin, Horne, Tiňo & Giles 1996",
+    paper="the page's skip connections; NARX skips in time: Lin, Horne, Tiňo & Giles 1996",
     choices={"recurrent_init": RECURRENT_INITS, "skip_mode": SKIP_MODES},
     validate=validate,
     claim="h_{t-k} enters h_t additively: a direct gradient path spanning k steps",

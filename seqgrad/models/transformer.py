@@ -17,7 +17,7 @@ attention is flax `MultiHeadDotProductAttention` with ``num_heads`` heads of wid
 Shapes: ``x: [B, T, D] -> h: [B, T, H]``. The perturbation ``δ`` enters the
 residual stream before the first block, and the probe is the output ``h``: there
 is no carried state, every output reaches every earlier position in one
-attention hop (the seed's O(1) gradient path), and the whole sequence is
+attention hop (the page's O(1) gradient path), and the whole sequence is
 computed in parallel.
 """
 

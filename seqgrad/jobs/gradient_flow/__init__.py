@@ -10,7 +10,7 @@ measure, for every sequence length T and input scale of the grid,
 * the state Jacobians ``∂h_{T-1}/∂h_{T-1-d}`` and their singular values, norms
   and condition numbers per distance d;
 * per input scale: the Lyapunov exponents of the recurrence over
-  ``config.lyapunov.T`` steps and the seed's experiment (``‖∂L/∂W‖`` for
+  ``config.lyapunov.T`` steps and the page's experiment (``‖∂L/∂W‖`` for
   ``L = ‖h_{T'-1} − y‖²`` at every length of ``config.seed_experiment.lengths``
   and its decomposition by distance);
 

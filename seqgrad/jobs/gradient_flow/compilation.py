@@ -11,7 +11,7 @@ not module state.
 `options` picks a program's XLA compiler options. With ``config.quick_compile`` on a CPU
 backend, the measurement programs compile at a lower LLVM optimisation level
 (``xla_backend_optimization_level``; XLA's default is 2): level 1 for the Jacobian stacks
-and the seed's experiment by the truncated definition, which run for seconds and run as
+and the page's experiment by the truncated definition, which run for seconds and run as
 fast at level 1, and level 0 for the Lyapunov exponents and the one-pass seed experiment
 of `attribution.STATE_SITES`, which run for a fraction of a second. Measured, compile / run
 in seconds at the default level, level 1 and level 0: mLSTM stacks 4.5 / 11.8, 2.4 / 12.2,

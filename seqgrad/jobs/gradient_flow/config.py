@@ -106,8 +106,8 @@ def lengths_of(config) -> tuple[int, ...]:
     return tuple(sorted(set(config.conditions.T)))
 
 
-def seed_experiment_lengths(config, T: int) -> tuple[int, ...]:
-    """The lengths of the seed's experiment in the condition of length T: ``config.seed_experiment.lengths``
+def snippet_lengths(config, T: int) -> tuple[int, ...]:
+    """The lengths of the page's experiment in the condition of length T: ``config.seed_experiment.lengths``
     up to T (the snippet's 10, 50, 100, 200) and T itself."""
     return tuple(sorted({int(n) for n in config.seed_experiment.lengths if n <= T} | {int(T)}))
 

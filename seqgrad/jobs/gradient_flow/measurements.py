@@ -12,7 +12,7 @@ import numpy as np
 
 from seqgrad.gradflow import predictions, spectra
 from seqgrad.jobs.gradient_flow import compilation, conditions, inputs, programs, summaries
-from seqgrad.jobs.gradient_flow.config import lengths_of, seed_experiment_lengths
+from seqgrad.jobs.gradient_flow.config import lengths_of, snippet_lengths
 from seqgrad.jobs.gradient_flow.entries import Entry
 from seqgrad.report.record import EntryRecord
 
@@ -50,7 +50,7 @@ def measure_entry(entry: Entry, config, compiled=None, cache: compilation.Progra
     raw, raw64 = _measure_raw(entry, config, dtype, keys, scales, compiled, cache)
     by_condition, default_raw = {}, None
     for c, scale in enumerate(config.conditions.input_scale):
-        # Lyapunov exponents and the seed experiment depend on the input scale, not on T.
+        # Lyapunov exponents and the page's experiment depend on the input scale, not on T.
         # Lyapunov exponents depend on the input scale, not on T.
         extras = {
             "lyapunov": raw["lyapunov"][c] if "lyapunov" in raw else None,
@@ -60,7 +60,7 @@ def measure_entry(entry: Entry, config, compiled=None, cache: compilation.Progra
             cond, pre = conditions.Condition(float(scale), int(T)), f"T{T}/"
             at = {k[len(pre):]: v[c] for k, v in raw.items() if k.startswith(pre)}
             at64 = raw64[T][c] if T in raw64 else None
-            experiment = (summaries.seed_experiment(at, config, seed_experiment_lengths(config, T))
+            experiment = (summaries.snippet_experiment(at, config, snippet_lengths(config, T))
                           if "gradient_vs_length" in at else None)
             prediction = None if entry.trained is not None else predictions.predict(
                 entry.arch, entry.options, entry.site, float(scale), entry.init)

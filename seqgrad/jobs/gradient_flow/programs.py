@@ -31,7 +31,7 @@ from seqgrad.gradflow import attribution, lyapunov, spectra
 from seqgrad.gradflow.windows import jacobians_by_length, module_blocks, window_jacobians
 from seqgrad.jobs.gradient_flow import sketch
 from seqgrad.jobs.gradient_flow.config import (burn_in, computed_lengths, lengths_of, lyapunov_burn_in,
-                                               seed_experiment_lengths, sequence_length)
+                                               snippet_lengths, sequence_length)
 from seqgrad.jobs.gradient_flow.entries import hook
 from seqgrad.jobs.gradient_flow.inputs import draw_inputs, params_fn
 
@@ -122,9 +122,9 @@ def _lyapunov_part(entry, config, dtype, params, key, scale):
     return out
 
 
-def _seed_experiment_part(entry, config, dtype, params, key, scale):
-    """The seed's experiment (`attribution.seed_experiment`) on the seed's first input at one input scale,
-    for every T of the grid (``"T{T}/..."``): ‖∂L/∂W‖ at `seed_experiment_lengths` and the decomposition
+def _snippet_part(entry, config, dtype, params, key, scale):
+    """The page's experiment (`attribution.snippet_experiment`) on the seed's first input at one input scale,
+    for every T of the grid (``"T{T}/..."``): ‖∂L/∂W‖ at `snippet_lengths` and the decomposition
     by distance of the loss at T, from the zero state as the snippet runs it. A model without a one-pass
     state site (`attribution.state_site`) takes it by its definition, T + len(lengths) truncated gradients
     of T steps (O(T²)): only up to ``config.seed_experiment.max_length_by_definition``."""
@@ -135,9 +135,9 @@ def _seed_experiment_part(entry, config, dtype, params, key, scale):
     for T in lengths_of(config):
         if not one_pass and T > int(config.seed_experiment.max_length_by_definition):
             continue  # T + len(lengths) truncated gradients of T steps each: O(T²), not measured at this T
-        by_length, contributions = attribution.seed_experiment(
+        by_length, contributions = attribution.snippet_experiment(
             entry.model, params, scale * xs[0, :T], target, entry.info.recurrent_params,
-            seed_experiment_lengths(config, T), batch_size=batch)
+            snippet_lengths(config, T), batch_size=batch)
         out.update({f"T{T}/gradient_vs_length": by_length,
                     f"T{T}/contribution_norm": attribution.contribution_norms(contributions),
                     f"T{T}/gradient_norm": attribution.gradient_norm(jax.tree.map(lambda g: g.sum(0), contributions))})
@@ -206,7 +206,7 @@ def part_fns(entry, config, dtype) -> dict:
     fns = {"profiles": lambda p, k, s: _profiles_part(entry, config, dtype, p, k, s),
            "lyapunov": _over_all(lambda p, k, s: _lyapunov_part(entry, config, dtype, p, k, s))}
     if entry.info.recurrent_params:
-        fns["seed_experiment"] = _over_all(lambda p, k, s: _seed_experiment_part(entry, config, dtype, p, k, s))
+        fns["seed_experiment"] = _over_all(lambda p, k, s: _snippet_part(entry, config, dtype, p, k, s))
     return {name: jax.jit(fn) for name, fn in fns.items()}
 
 

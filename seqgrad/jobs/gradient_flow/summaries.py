@@ -209,8 +209,8 @@ def module_summary(index: int, norms, config) -> dict:
     }
 
 
-def seed_experiment(raw, config, lengths) -> dict:
-    """The seed's experiment of one condition from ``[S, ...]`` arrays at ``lengths`` (its gradient norms)."""
+def snippet_experiment(raw, config, lengths) -> dict:
+    """The page's experiment of one condition from ``[S, ...]`` arrays at ``lengths`` (its gradient norms)."""
     contributions = np.asarray(raw["contribution_norm"], np.float64)  # [S, L]
     last = config.seed_experiment.last_steps
     share = contributions[:, :last].sum(1) / np.maximum(contributions.sum(1), np.finfo(np.float64).tiny)
