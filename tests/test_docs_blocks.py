@@ -5,9 +5,11 @@ notebook; a fresh process keeps what a page registers out of the other tests),
 from the repository root. A block preceded by the line ``<!-- no-run -->`` is
 skipped: keep those to fragments that cannot run by themselves.
 
-The README's architecture tables are checked against the registry: every
+The architecture tables of docs/models.md are checked against the registry: every
 architecture has a row whose options cell is exactly `options_cell(name)` (every
-option, its valid values and its default) and which states its path length.
+option, its valid values and its default) and which states its path length. The
+README's layout block names every module and package of ``seqgrad/``. The shell
+commands of the pages are checked in `tests/test_docs_commands.py`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def test_python_blocks_run(page):
     assert proc.returncode == 0, f"{page.name}: a python block failed\n{proc.stderr[-4000:]}"
 
 
-# --------------------------------------------------------------------------- the README's architecture tables
+# --------------------------------------------------------------------------- the architecture tables of docs/models.md
 
 
 def _value(v) -> str:
@@ -62,7 +64,7 @@ def _value(v) -> str:
 
 
 def options_cell(name: str) -> str:
-    """The README's options cell of ``name``: every option but ``hidden_size``, with choices and default."""
+    """The options cell of ``name`` in docs/models.md: every option but ``hidden_size``, with choices and default."""
     arch = models.info(name)
     parts = []
     for key, default in arch.options.items():
@@ -85,29 +87,58 @@ def table_rows(text: str) -> dict[str, list[str]]:
 
 
 def test_architecture_tables_list_every_architecture_with_its_options_and_path_length():
-    text = (ROOT / "README.md").read_text()
-    zoo = text[text.index("## The model zoo") :]
-    rows = table_rows(zoo[: zoo.index("\n## ")])
+    rows = table_rows((ROOT / "docs" / "models.md").read_text())
     missing = [name for name in models.available() if name not in rows]
-    assert not missing, f"architectures without a README row: {missing}"
+    assert not missing, f"architectures without a row in docs/models.md: {missing}"
     for name in models.available():
         cells = rows[name]
-        assert options_cell(name) in cells, f"{name}: the README's options cell should read\n{options_cell(name)}"
+        assert options_cell(name) in cells, f"{name}: the options cell of docs/models.md should read\n{options_cell(name)}"
         assert models.info(name).path_length in cells, f"{name}: path length {models.info(name).path_length!r}"
 
 
-def test_layout_names_every_module():
-    """Every module of ``seqgrad/`` appears on its package's lines of the README's layout block."""
-    text = (ROOT / "README.md").read_text()
+# --------------------------------------------------------------------------- the README's layout block
+
+
+def layout_block(text: str) -> str:
+    """The first code block after the README's ``## Layout`` heading."""
     layout = text[text.index("## Layout") :]
     first = layout.index("```")
-    block = layout[first : layout.index("```", first + 3)]
-    packages = [ROOT / "seqgrad"] + sorted(p for p in (ROOT / "seqgrad").iterdir() if (p / "__init__.py").exists())
-    for package in packages:
-        prefix = "seqgrad/ " if package.name == "seqgrad" else f"seqgrad/{package.name}/"
-        parts = block.split("\n" + prefix, 1)
-        assert len(parts) == 2, f"{prefix.strip()} is missing from the layout"
-        lines = re.split(r"\n\S", parts[1], maxsplit=1)[0]  # the package's line and its indented continuations
-        for module in sorted(package.glob("*.py")):
-            if module.stem != "__init__":
-                assert re.search(rf"\b{module.stem}\b", lines), f"{module.relative_to(ROOT)} is missing from the layout"
+    return layout[first : layout.index("```", first + 3)]
+
+
+def package_lines(block: str, package: str) -> str | None:
+    """The block's line that starts with ``package/`` (e.g. ``seqgrad/jobs/``) and its indented
+    continuation lines; None when no line starts with it."""
+    match = re.search(rf"^{re.escape(package)}/[ \t]+(.*(?:\n[ \t].*)*)", block, re.M)
+    return match[1] if match else None
+
+
+def missing_from_layout(root: pathlib.Path, block: str) -> list[str]:
+    """Every package of ``root/seqgrad`` without a line of its own in ``block``, and every module
+    (a ``.py`` file but ``__init__.py``) not named on its package's lines."""
+    missing = []
+    for init in sorted((root / "seqgrad").rglob("__init__.py")):
+        package = init.parent.relative_to(root).as_posix()
+        lines = package_lines(block, package)
+        if lines is None:
+            missing.append(f"{package}/")
+            continue
+        for module in sorted(init.parent.glob("*.py")):
+            if module.stem != "__init__" and not re.search(rf"(?<![\w/]){module.stem}\b", lines):
+                missing.append(module.relative_to(root).as_posix())
+    return missing
+
+
+def test_layout_block_reading():
+    block = ("```\nseqgrad/          a, b (the b\n                  module), c\nseqgrad/jobs/     d\n"
+             "seqgrad/jobs/gf/  e\ntests/            x\n")
+    assert package_lines(block, "seqgrad") == "a, b (the b\n                  module), c"
+    assert package_lines(block, "seqgrad/jobs") == "d"
+    assert package_lines(block, "seqgrad/jobs/gf") == "e"
+    assert package_lines(block, "seqgrad/train") is None
+
+
+def test_layout_names_every_module_and_package():
+    """Every package of ``seqgrad/`` has its line in the README's layout block, naming each of its modules."""
+    missing = missing_from_layout(ROOT, layout_block((ROOT / "README.md").read_text()))
+    assert not missing, f"missing from the README's layout block: {missing}"
