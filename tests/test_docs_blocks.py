@@ -12,7 +12,6 @@ option, its valid values and its default) and which states its path length.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import re
@@ -22,6 +21,7 @@ import sys
 import pytest
 
 from seqgrad import models
+from seqgrad.models.registry import REQUIRED
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -54,7 +54,7 @@ def test_python_blocks_run(page):
 
 
 def _value(v) -> str:
-    if v is dataclasses.MISSING:
+    if v is REQUIRED:
         return "required"
     if isinstance(v, float):
         return repr(v) if len(repr(v)) <= 6 else f"{v:.6g}"
