@@ -6,6 +6,10 @@ it; any failure prints a single line ``error: ...`` to stderr, never a traceback
 and exits with the code of `seqgrad.train.errors` (2 usage or config, 3 I/O,
 4 diverged, 5 workdir busy, 128 + signal interrupted, 1 anything else).
 ``SEQGRAD_TRACEBACK=1`` adds the traceback of an unexpected error.
+
+seqgrad's own warnings (its modules log through ``logging.getLogger(__name__)``)
+print as plain lines, ``seqgrad: warning: ...``, not in absl's log format
+(`seqgrad.report.progress.plain_messages`); other libraries' records keep absl's.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
+from seqgrad.report import progress
 from seqgrad.train import errors
 
 
@@ -323,6 +328,7 @@ def run(main: Callable[[list[str]], int | None]) -> None:
     ends the script with one line naming the newest complete checkpoint and exit 143,
     not the silent default; training loops install their own handler (save, then stop)."""
     drop_closed_loop_reports()
+    progress.plain_messages()
     signal.signal(signal.SIGTERM, _terminate)
 
     def guarded(argv):

@@ -14,7 +14,6 @@ commands of the pages are checked in `tests/test_docs_commands.py`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import re
@@ -24,6 +23,7 @@ import sys
 import pytest
 
 from seqgrad import models
+from seqgrad.models.registry import REQUIRED
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -56,7 +56,7 @@ def test_python_blocks_run(page):
 
 
 def _value(v) -> str:
-    if v is dataclasses.MISSING:
+    if v is REQUIRED:
         return "required"
     if isinstance(v, float):
         return repr(v) if len(repr(v)) <= 6 else f"{v:.6g}"

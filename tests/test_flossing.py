@@ -130,7 +130,7 @@ def test_flossing_works_for_a_flax_cell_and_is_logged(tmp_path):
     rows = [json.loads(line) for line in open(os.path.join(tmp_path, "metrics.jsonl"))]
     assert all({"flossing_lambda_1", "flossing_lambda_2", "flossing_penalty"} <= set(r) for r in rows)
     assert all(r["flossing_lambda_1"] >= r["flossing_lambda_2"] and np.isfinite(r["flossing_penalty"]) for r in rows)
-    assert "flossing_lambda_1" in _tensorboard_tags(tmp_path / "tb")
+    assert "train/flossing_lambda_1" in _tensorboard_tags(tmp_path / "tb")
 
 
 def _tensorboard_tags(directory):

@@ -5,8 +5,9 @@
 
     learnability.json   {arch: {task: {T: {"success": fraction of seeds, "eval_loss": mean, "chance": loss}}}}
     learnability.md     the largest T each architecture solves per task
-    learnability.png    success fraction vs T per architecture, one panel per task, with the
-                        memory horizon at initialisation (from a ``gradient_flow.json``) beside it
+    learnability.png    one heat map per task: the fraction of seeds that solved each architecture
+                        (row) at each T (column), the memory horizon at initialisation (from a
+                        ``gradient_flow.json``) in the row labels (`seqgrad.report.learnability`)
 
 A seed *solves* a point when its eval loss is at most ``success_fraction`` × the
 task's chance-level loss (the memoryless predictor, `Task.baseline`).
@@ -19,6 +20,7 @@ import os
 import numpy as np
 
 from seqgrad import checks, jsonio
+from seqgrad.report import learnability as figure
 
 
 def init_horizons(gradient_flow_json: str | None) -> dict[str, float]:
@@ -99,45 +101,6 @@ def summarize(sweep_dir: str, *, success_fraction: float = 0.1, gradient_flow_js
         lines.append(f"| {arch} | " + " | ".join("none" if c is None else str(c) for c in cells)
                      + f" | {horizons.get(arch, 'n/a')} |")
     jsonio.write_text(os.path.join(sweep_dir, "learnability.md"), "\n".join(lines) + "\n")
-    _plot(table, tasks, horizons, os.path.join(sweep_dir, "learnability.png"))
+    figure.plot(table, tasks, horizons, os.path.join(sweep_dir, "learnability.png"))
     return table
 
-
-def _plot(table, tasks, horizons, path, dpi: int = 110) -> None:
-    """Success fraction as a heat map per task: one row per architecture (its memory horizon at init in
-    the label), one column per T, every cell annotated with its fraction."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    archs = sorted(table)
-    n = max(len(tasks), 1)
-    fig, axes = plt.subplots(1, n, figsize=(2.2 + 1.1 * n * max(1, max((len(c) for a in archs
-                             for c in table[a].values()), default=1)), 0.8 + 0.28 * max(len(archs), 1)),
-                             squeeze=False)
-    image = None
-    for k, (ax, task) in enumerate(zip(axes[0], tasks)):
-        Ts = sorted({T for a in archs for T in table[a].get(task, {})})
-        grid = np.full((len(archs), len(Ts)), np.nan)
-        for r, arch in enumerate(archs):
-            for c, T in enumerate(Ts):
-                cell = table[arch].get(task, {}).get(T)
-                if cell is not None:
-                    grid[r, c] = cell["success"]
-        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for r in range(len(archs)):
-            for c in range(len(Ts)):
-                if np.isfinite(grid[r, c]):
-                    ax.text(c, r, f"{grid[r, c]:.2g}", ha="center", va="center", fontsize=6,
-                            color="black" if grid[r, c] > 0.5 else "white")
-        ax.set_xticks(range(len(Ts)), [str(T) for T in Ts], fontsize=7)
-        labels = [f"{a} (h₀ {horizons[a]:g})" if a in horizons else a for a in archs]
-        ax.set_yticks(range(len(archs)), labels if k == 0 else [""] * len(archs), fontsize=7)
-        ax.set_xlabel("T")
-        ax.set_title(task, fontsize=8)
-    if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), label="fraction of seeds solved", shrink=0.8)
-    fig.suptitle("learnability (h₀: memory horizon at initialisation)", fontsize=8)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)

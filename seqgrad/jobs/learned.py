@@ -13,7 +13,8 @@ measures both on ``config.num_sequences`` task sequences:
   state otherwise; `state_jacobians`), averaged over sequences and seeds.
 
 Three claim rows are judged from these numbers (`verdicts`). Writes
-``learned_gradient_flow.json``, ``summary.md`` and ``learned_gradient_flow.png``.
+``learned_gradient_flow.json``, ``summary.md`` and ``learned_gradient_flow.png``
+(`seqgrad.report.learned`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from seqgrad import checks, jsonio
 from seqgrad.gradflow import gates
 from seqgrad.jobs import trained
+from seqgrad.report import learned as figure
 from seqgrad.gradflow.jacobians import state_jacobians
 from seqgrad.train import loop
 
@@ -149,25 +151,6 @@ def verdicts(results: dict, config) -> list[dict]:
     return rows
 
 
-def plot(results: dict, path: str, *, dpi: int = 110) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 2.9), squeeze=False)
-    for ax, (name, r) in zip(axes[0], results.items()):
-        for when, style in (("init", "--"), ("trained", "-")):
-            ax.semilogy(r[when]["input_profile"], style, label=when)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("input step t")
-    axes[0][0].set_ylabel("‖∂ŷ_{T-1}/∂x_t‖")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-
-
 def run(config, workdir: str) -> dict:
     """Trains (or resumes), analyses, judges and writes; returns the report."""
     fraction = checks.Range(0.0, 1.0, low_open=True)
@@ -183,7 +166,7 @@ def run(config, workdir: str) -> dict:
     seconds = time.perf_counter() - start
     report = {"results": results, "claims": rows, "wall_time_s": seconds}
     jsonio.write_json(os.path.join(workdir, "learned_gradient_flow.json"), jsonio.jsonable(report))
-    plot(results, os.path.join(workdir, "learned_gradient_flow.png"))
+    figure.plot(results, os.path.join(workdir, "learned_gradient_flow.png"))
     lines = ["# Gradient flow before and after training", "",
              "| arch | eval loss (trained) | marker share init → trained | carry gate > thr, init → trained |",
              "|---|---|---|---|"]

@@ -7,7 +7,7 @@ next to the long-T closed forms, fits the log-log slope of the sensitivity
 against ``1 − λ`` over ``λ >= config.fit_from``, and writes
 
     curse_of_memory.json   per recurrence: lambdas, measured and closed-form moments, slope
-    curse_of_memory.png    log-log plot of E[(∂h/∂θ)²] vs 1 − λ
+    curse_of_memory.png    log-log plot of E[(∂h/∂θ)²] vs 1 − λ (`seqgrad.report.memory_curse`)
     summary.md             the table and the claim row with its verdict
 
 A recurrence "explodes" when its fitted exponent is below ``−config.explode_slope``
@@ -27,6 +27,7 @@ import numpy as np
 
 from seqgrad import checks, jsonio
 from seqgrad.gradflow import sensitivity
+from seqgrad.report import memory_curse as figure
 
 CLAIM = "beyond the seed: as memory grows, the sensitivity to recurrent parameters explodes unless the inputs are normalised"
 
@@ -104,27 +105,6 @@ def summary_table(results: dict) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def plot(results: dict, path: str, *, dpi: int = 120) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for name, r in results.items():
-        gap = 1 - r["lambdas"]
-        (line,) = ax.loglog(gap, r["closed_form"]["param_sensitivity"], "-", lw=1)
-        ax.loglog(gap, r["param_sensitivity"], "o", ms=4, color=line.get_color(), label=f"{name} (k = {r['slope']:+.1f})")
-    ax.invert_xaxis()
-    ax.set_xlabel("1 − λ   (memory grows to the right)")
-    ax.set_ylabel("E[(∂h/∂θ)²]")
-    ax.set_title("Curse of memory: dots measured, lines closed form", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-
-
 def run(config, workdir: str) -> dict:
     """Measures, writes the JSON, the plot and the summary; returns the report."""
     check_config(config)
@@ -136,7 +116,7 @@ def run(config, workdir: str) -> dict:
     report = {"config": config.to_dict(), "results": results, "claim": claim, "wall_time_s": seconds}
     files = {name: os.path.join(workdir, name) for name in ("curse_of_memory.json", "curse_of_memory.png", "summary.md")}
     jsonio.write_json(files["curse_of_memory.json"], jsonio.jsonable(report))
-    plot(results, files["curse_of_memory.png"])
+    figure.plot(results, files["curse_of_memory.png"])
     text = (
         "# Curse of memory\n\n"
         f"E[(∂h/∂θ)²] over {config.num_sequences} sequences of T = {config.length} N(0, 1) inputs "

@@ -20,6 +20,34 @@ import flax.linen as nn
 _MODULE_INTERNALS = frozenset({"parent", "name"})
 
 
+class _Required:
+    """The default of an option that has none and must be given (``hidden_size``): prints as ``REQUIRED``.
+
+    One instance, `REQUIRED`, kept by copying and pickling, so ``value is REQUIRED`` always tests it."""
+
+    _instance: _Required | None = None
+
+    def __new__(cls) -> _Required:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+    def __reduce__(self):
+        return (_Required, ())
+
+    def __copy__(self) -> _Required:
+        return self
+
+    def __deepcopy__(self, memo) -> _Required:
+        return self
+
+
+REQUIRED = _Required()
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """A registered architecture and what the seed claims about it.
@@ -68,14 +96,19 @@ class Architecture:
 
     @property
     def options(self) -> dict[str, Any]:
-        """Option name -> default value (``dataclasses.MISSING`` when required)."""
+        """Option name -> default value; `REQUIRED` (it prints so) for an option without one, such as
+        ``hidden_size``. `required_options` names those."""
         if self.option_defaults is not None:
-            return dict(self.option_defaults)
-        return {
-            f.name: f.default
-            for f in dataclasses.fields(self.module)
-            if f.init and f.name not in _MODULE_INTERNALS
-        }
+            defaults = dict(self.option_defaults)
+        else:
+            defaults = {f.name: f.default for f in dataclasses.fields(self.module)
+                        if f.init and f.name not in _MODULE_INTERNALS}
+        return {k: REQUIRED if v is dataclasses.MISSING else v for k, v in defaults.items()}
+
+    @property
+    def required_options(self) -> tuple[str, ...]:
+        """The options without a default (``hidden_size`` and any the class itself requires)."""
+        return tuple(k for k, v in self.options.items() if v is REQUIRED)
 
 
 _REGISTRY: dict[str, Architecture] = {}

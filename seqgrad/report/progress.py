@@ -7,12 +7,17 @@
   reported as it starts and with the time it took.
 * `run_all(items, fn, workers=...)`: the same jobs run ``workers`` at a time in
   threads, each reported as it ends.
+* `plain_messages()`: seqgrad's log records (warnings by default) as plain lines
+  ``seqgrad: warning: ...`` above any bar (the scripts call it, `seqgrad.cli.run`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import os
 import sys
+import traceback
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO, TypeVar
@@ -127,3 +132,27 @@ def run_all(items: Iterable[Item], fn: Callable[[Item], Result], *, workers: int
             bar.close()
     pool.shutdown(wait=True)
     return results
+
+
+class PlainLines(logging.Handler):
+    """A log record as one plain line on stderr, ``seqgrad: <level>: <message>``, printed above a
+    progress bar rather than through it (``SEQGRAD_TRACEBACK=1`` adds a record's traceback)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = f"seqgrad: {record.levelname.lower()}: {record.getMessage()}"
+            if record.exc_info and os.environ.get("SEQGRAD_TRACEBACK"):
+                line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            tqdm.write(line, file=sys.stderr)
+        except Exception:  # noqa: BLE001  logging's own rule: a failing handler reports, never raises
+            self.handleError(record)
+
+
+def plain_messages() -> None:
+    """Prints the records of the ``seqgrad`` loggers through `PlainLines` only, not through the root
+    logger's handlers (under ``absl.app`` those prefix ``W1206 12:17:06.905562 ... modelspec.py:126]``);
+    their level still follows the root logger (absl's ``--verbosity``). Calling it again changes nothing."""
+    logger = logging.getLogger("seqgrad")
+    if not any(isinstance(h, PlainLines) for h in logger.handlers):
+        logger.addHandler(PlainLines())
+    logger.propagate = False

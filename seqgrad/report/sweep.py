@@ -98,21 +98,45 @@ def _x_key(records: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str | N
     return min(numeric)[2] if numeric else None
 
 
+def _value(x: Any) -> str:
+    """An override's value in a plot label: ``none`` for None (no clipping, no schedule), else as in the table."""
+    return "none" if x is None else _num(x)
+
+
 def _label(record: Mapping[str, Any], keys: Sequence[str]) -> str:
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={_num(record['overrides'].get(k))}" for k in keys)
+    """``"name=lstm, clip=global_norm, clip_value=0.5"``: the point's values of ``keys``, by their last
+    part. A threshold ``<x>.clip_value`` is left out where the point's rule ``<x>.clip`` is none: it
+    clips nothing, so ``clip=none`` reads alone."""
+    overrides = record["overrides"]
+
+    def applies(key: str) -> bool:
+        rule = key.removesuffix("_value")
+        return not (key.endswith(".clip_value") and rule in overrides and overrides[rule] in (None, "none"))
+
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={_value(overrides.get(k))}" for k in keys if applies(k))
 
 
 def plot_sweep(summary: Mapping[str, Any], path: str, metric: str | None = None) -> str | None:
-    """Plot one eval metric (``loss`` by default) of the finished points to a PNG.
+    """Plot one eval metric (``loss`` by default) of the finished points to a PNG (`figure`).
+    Returns the path, or None when no point has finished."""
+    fig = figure(summary, metric)
+    if fig is None:
+        return None
+    from seqgrad.report import figures
+
+    return figures.save(fig, path, dpi=120)
+
+
+def figure(summary: Mapping[str, Any], metric: str | None = None):
+    """The sweep's figure of one eval metric (``loss`` by default); None when no point has finished.
 
     With ``task.length`` (or another numeric override with >= 3 values) swept: that
     on x, one line per combination of the other varying overrides. Otherwise grouped
     bars: one group per value of the first varying override, one bar per combination
     of the others. Error bars span [min, max] over seeds; the chance-level baseline
-    is dashed. Returns the path, or None when no point has finished.
+    is dashed. The legend stands beside the axes, where it hides no point.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from seqgrad.report import figures
 
     records = [r for r in summary["points"] if r.get("status") == "done" and r.get("eval")]
     if not records:
@@ -122,8 +146,7 @@ def plot_sweep(summary: Mapping[str, Any], path: str, metric: str | None = None)
     records = [r for r in records if metric in r["eval"]]
     varying = _varying(records, _keys(records))
     x_key = _x_key(records, varying)
-    fig = Figure(figsize=(8, 4.5))
-    FigureCanvasAgg(fig)
+    fig = figures.new(8, 4.5)
     ax = fig.add_subplot()
 
     def y(r):
@@ -160,7 +183,7 @@ def plot_sweep(summary: Mapping[str, Any], path: str, metric: str | None = None)
         group_key, others = (varying[0], varying[1:]) if varying else (None, [])
         groups: dict[str, list] = {}
         for r in records:
-            groups.setdefault(_num(r["overrides"].get(group_key)) if group_key else "", []).append(r)
+            groups.setdefault(_value(r["overrides"].get(group_key)) if group_key else "", []).append(r)
         bars = list(dict.fromkeys(_label(r, others) for r in records))
         width = 0.8 / max(len(bars), 1)
         for j, bar in enumerate(bars):
@@ -181,7 +204,5 @@ def plot_sweep(summary: Mapping[str, Any], path: str, metric: str | None = None)
     ax.set_ylabel(f"eval {metric} (median over seeds, bars: min-max)")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+        fig.legend(fontsize=7, loc="outside right upper")
+    return fig

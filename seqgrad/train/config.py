@@ -17,7 +17,6 @@ explicitly on the command line that the architecture does not take is an error
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -168,7 +167,7 @@ def set_task(config: ml_collections.ConfigDict, name: str, length: int, **option
 
 
 def _missing(value) -> bool:
-    return value is dataclasses.MISSING
+    return value is models.registry.REQUIRED
 
 
 def make_task(config) -> tasks.Task:

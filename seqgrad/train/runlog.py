@@ -6,7 +6,12 @@
   an uninterrupted one. Non-finite numbers are written as JSON null with their
   reason beside them (`seqgrad.jsonio.with_reasons`). A file deleted while the
   run writes it is recreated (with a warning) at the next row.
-* TensorBoard event files under ``tb/`` via `tensorboardX` (no TensorFlow).
+* TensorBoard scalars in one event file per run, ``tb/events.out.tfevents.seqgrad``
+  (`TensorBoard`; the format of `tensorboardX`, no TensorFlow): the training rows
+  under ``train/<metric>``, the final evaluation under ``eval/<metric>``. A resumed
+  run appends to the same file after dropping what the killed run wrote after its
+  last checkpoint, as for ``metrics.jsonl``. ``tensorboard --logdir DIR/tb`` shows it
+  (``pip install tensorboard``; seqgrad itself needs only tensorboardX).
 
 The progress display is `seqgrad.report.progress.Progress`; JSON files are written
 by `seqgrad.jsonio`.
@@ -16,7 +21,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TextIO
+import struct
+import time
+from collections.abc import Iterator, Mapping
+from typing import BinaryIO, TextIO
 
 from seqgrad import jsonio
 
@@ -54,18 +62,115 @@ def _torn(path: str) -> bool:
 
 
 class TensorBoard:
-    """Scalars to TensorBoard event files in ``directory`` (tensorboardX)."""
+    """Scalars of one run in one TensorBoard event file, ``directory/events.out.tfevents.seqgrad``.
 
-    def __init__(self, directory: str):
-        from tensorboardX import SummaryWriter
+    ``write(step, row)`` logs a training row under ``train/<metric>``, ``write_eval(step,
+    evaluation)`` the evaluation under ``eval/<metric>``; non-numbers are skipped. The file
+    is opened at the first write. A run resumed from ``resume_step`` keeps the records of
+    steps up to it, except evaluations at it (the resumed run evaluates again), and drops
+    the rest, a torn last record included, before appending; without ``resume_step`` the
+    first write decides (a training row at step s keeps steps below s). So a killed and
+    resumed run leaves the file of an uninterrupted one, and TensorBoard sees one run.
+    """
 
-        self.writer = SummaryWriter(logdir=directory)
+    FILENAME = "events.out.tfevents.seqgrad"
 
-    def write(self, step: int, scalars: dict[str, float]) -> None:
-        for key, value in scalars.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(key, value, step)
-        self.writer.flush()
+    def __init__(self, directory: str, resume_step: int | None = None):
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, self.FILENAME)
+        self.resume_step = resume_step
+        self.file: BinaryIO | None = None
+
+    def write(self, step: int, scalars: Mapping[str, float]) -> None:
+        """A training row: its numbers under ``train/<metric>`` at ``step``."""
+        self._write(step, "train", scalars)
+
+    def write_eval(self, step: int, evaluation: Mapping[str, float]) -> None:
+        """An evaluation: its numbers under ``eval/<metric>`` at ``step``."""
+        self._write(step, "eval", evaluation)
 
     def close(self) -> None:
-        self.writer.close()
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def _write(self, step: int, group: str, scalars: Mapping[str, float]) -> None:
+        from tensorboardX.proto import event_pb2, summary_pb2
+
+        values = [summary_pb2.Summary.Value(tag=f"{group}/{key}", simple_value=float(value))
+                  for key, value in scalars.items()
+                  if isinstance(value, (int, float)) and not isinstance(value, bool)]
+        if not values:
+            return
+        if self.file is None:
+            resume = self.resume_step
+            self._open(resume if resume is not None else step - 1 if group == "train" else step)
+        event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values))
+        self.file.write(_record(event.SerializeToString()))
+        self.file.flush()
+
+    def _open(self, resume_step: int) -> None:
+        """Keeps the records of steps up to ``resume_step`` but its evaluations (and the file's version
+        record), drops the rest, a torn tail included, and opens the file for appending."""
+        from tensorboardX.proto import event_pb2
+
+        kept, changed = [], False
+        for data in read_records(self.path):
+            event = event_pb2.Event.FromString(data)
+            tags = [v.tag for v in event.summary.value]
+            stale = event.step > resume_step or (event.step == resume_step and any(t.startswith("eval/") for t in tags))
+            if not event.HasField("summary") or not stale:
+                kept.append(data)
+            else:
+                changed = True
+        if not kept:  # a new file starts with its version record, as every event file does
+            version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+            kept, changed = [version.SerializeToString()], True
+        if changed or _record_bytes(kept) != _size(self.path):
+            temp = self.path + ".tmp"
+            with open(temp, "wb") as f:
+                f.write(b"".join(_record(data) for data in kept))
+            os.replace(temp, self.path)
+        self.file = open(self.path, "ab")
+
+
+def read_records(path: str) -> Iterator[bytes]:
+    """The payloads of the TFRecord file ``path`` (an event file), in order, up to the first torn or
+    corrupt record (a run killed while writing); nothing if the file does not exist."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    at = 0
+    while at + 12 <= len(data):
+        header = data[at:at + 8]
+        (length,) = struct.unpack("<Q", header)
+        end = at + 12 + length + 4
+        if end > len(data) or struct.unpack("<I", data[at + 8:at + 12])[0] != _masked_crc(header):
+            return
+        payload = data[at + 12:at + 12 + length]
+        if struct.unpack("<I", data[end - 4:end])[0] != _masked_crc(payload):
+            return
+        yield payload
+        at = end
+
+
+def _record(payload: bytes) -> bytes:
+    """One TFRecord: length, its masked CRC-32C, the payload, its masked CRC-32C."""
+    header = struct.pack("<Q", len(payload))
+    return header + struct.pack("<I", _masked_crc(header)) + payload + struct.pack("<I", _masked_crc(payload))
+
+
+def _record_bytes(payloads: list[bytes]) -> int:
+    return sum(len(p) + 16 for p in payloads)
+
+
+def _size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else -1
+
+
+def _masked_crc(data: bytes) -> int:
+    from tensorboardX.record_writer import masked_crc32c
+
+    return masked_crc32c(data)
