@@ -66,6 +66,7 @@ VARIANTS = {
     "dilated_conv_L4": _entry("dilated_conv", kernel_size=2, num_blocks=4),
     "rg_lru": _entry("rg_lru"),
     "rg_lru_unnormalized": _entry("rg_lru", normalize=False),  # h_t = a_t ⊙ h_(t−1) + i_t ⊙ x_t: no √(1 − a²)
+    "rg_lru_constant_gate": _entry("rg_lru", constant_gate=True),  # r_t = 1: a = σ(Λ)^c, the closed forms exact
 }
 if _has_option("skip_rnn", "skip_mode"):  # h_t = tanh(h_(t-1) W + x_t U + b + h_(t-k)): a bounded state
     VARIANTS["skip_rnn_k8_inside"] = _entry("skip_rnn", skip=8, skip_mode="inside")
@@ -169,7 +170,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.claims.dilution_tolerance = 1.5  # ‖J(d)‖ ratio across T within this factor of the T ratio: 1/T dilution
     config.claims.orthogonal_sigma_tolerance = 1e-3  # max |σ_i − 1| of an orthogonal linear RNN's Jacobians
     config.claims.bound_tolerance = 1e-6  # coRNN: ln‖J(d)‖_∞ − d·ln ρ above this refutes the proven bound
-    config.claims.variance_ratio_low = 0.8  # RG-LRU: Var(h)/Var(i ⊙ x) within [low, high]: the scale is kept
+    config.claims.variance_ratio_low = 0.8  # RG-LRU: Var(h)/[(1 − ∏ a²)·Var(i ⊙ u)] within [low, high]: scale kept
     config.claims.variance_ratio_high = 1.25
     config.claims.expansion_tolerance = 1e-6  # RG-LRU: σ_max(J(d)) ≤ 1 + this: the state Jacobian never expands
     config.claims.vanilla = "rnn"
@@ -186,7 +187,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.claims.attention = ("attention_rnn", "transformer")
     config.claims.snippet = ("rnn", "lstm")
     config.claims.cornn = ("cornn",)
-    config.claims.rg_lru = ("rg_lru", "rg_lru_unnormalized")  # normalised, unnormalised
+    config.claims.rg_lru = ("rg_lru", "rg_lru_unnormalized")  # normalised, unnormalised (the default-gate check)
+    config.claims.rg_lru_constant_gate = ("rg_lru_constant_gate",)  # where the closed forms hold: tested
 
     available = entries()
     names = list(available) if not arg else [n.strip() for n in arg.split(",") if n.strip()]

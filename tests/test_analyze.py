@@ -11,7 +11,7 @@ import pytest
 
 from experiments import gradient_flow
 from seqgrad.gradflow import decay
-from seqgrad.report import claims, gradient_flow as report, verdicts
+from seqgrad.report import chain_rules, claims, gradient_flow as report, path_rules, verdicts
 from seqgrad.jobs.gradient_flow import entries as entries_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,8 +85,8 @@ def test_tiny_config_end_to_end(tmp_path):
         assert r["verdict"] == (r["by_condition"][0]["verdict"] if agree else verdicts.DEPENDS)
         assert bool(r["depends_on"]) == (not agree)
     by_claim = {r["claim"]: r for r in rows}
-    additive = next(by_claim[c.claim] for c in claims.CLAIMS if c.rule is claims.additive)
-    dilated = next(by_claim[c.claim] for c in claims.CLAIMS if c.rule is claims.dilated)
+    additive = next(by_claim[c.claim] for c in claims.CLAIMS if c.rule is chain_rules.additive)
+    dilated = next(by_claim[c.claim] for c in claims.CLAIMS if c.rule is path_rules.dilated)
     assert additive["verdict"] == verdicts.NOT_MEASURED  # no lstm/gru here
     # R = 31 < T: beyond R exactly zero; the claim can hold at most within the receptive field.
     assert {v["verdict"] for v in dilated["by_condition"]} <= {verdicts.QUALIFIED, verdicts.REFUTED}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from experiments import gradient_flow
+from seqgrad.gradflow import predictions
 from seqgrad.jobs.gradient_flow import summaries
 from seqgrad.report.record import Condition, ConditionVerdict, Stats
-from seqgrad.report import claims, verdicts
+from seqgrad.report import (chain_rules, claims, later_paper_rules, path_rules, snippet_rules,
+                            verdicts)
 from seqgrad.report.verdicts import CONFIRMED, DEPENDS, INCONCLUSIVE, NOT_MEASURED, QUALIFIED, REFUTED, Subject
 
 T = 128
@@ -38,18 +42,18 @@ def spread_subject(profiles) -> Subject:
 
 
 def test_vanilla_branches():
-    assert verdict(claims.vanilla, rnn=subject(geometric(0.6))) == CONFIRMED
+    assert verdict(chain_rules.vanilla, rnn=subject(geometric(0.6))) == CONFIRMED
     two_slopes = np.where(D < 20, 0.5**D, 0.5**20 * 0.97 ** (D - 20))  # vanishing, but not one exponential
-    assert verdict(claims.vanilla, rnn=subject(two_slopes)) == QUALIFIED
+    assert verdict(chain_rules.vanilla, rnn=subject(two_slopes)) == QUALIFIED
     plateau = np.where(D < 20, 0.5**D, 0.5**20)  # the reachable gradient stops falling: not exponential vanishing
-    assert verdict(claims.vanilla, rnn=subject(plateau)) == REFUTED
-    assert verdict(claims.vanilla, rnn=subject(np.ones(T))) == REFUTED
-    assert verdict(claims.vanilla, rnn=subject(geometric(1.05))) == REFUTED  # growth is not vanishing
+    assert verdict(chain_rules.vanilla, rnn=subject(plateau)) == REFUTED
+    assert verdict(chain_rules.vanilla, rnn=subject(np.ones(T))) == REFUTED
+    assert verdict(chain_rules.vanilla, rnn=subject(geometric(1.05))) == REFUTED  # growth is not vanishing
     # Rates straddling −1/τ = −0.005 across seeds and inputs: the margin is inside their spread.
     straddle = [np.exp(r * D) for r in (-0.0005, -0.002, -0.009, -0.012)]
-    assert verdict(claims.vanilla, rnn=spread_subject(straddle)) == INCONCLUSIVE
+    assert verdict(chain_rules.vanilla, rnn=spread_subject(straddle)) == INCONCLUSIVE
     # The ReLU-identity counterexample is reported, never folded into the verdict.
-    verdict_, text = claims.vanilla({"rnn": subject(geometric(0.6)), "relu": subject(np.ones(T))}, CONFIG)
+    verdict_, text = chain_rules.vanilla({"rnn": subject(geometric(0.6)), "relu": subject(np.ones(T))}, CONFIG)
     assert verdict_ == CONFIRMED and "outside the scope" in text and "relu: preserved" in text
 
 
@@ -60,50 +64,66 @@ def _singular(values):
 def test_orthogonal_branches():
     exact = subject(np.ones(T), singular_values=_singular(np.ones(T)))
     loose = subject(np.ones(T), singular_values=_singular(np.linspace(1, 1.5, T)))
-    assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=exact) == CONFIRMED
-    assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=loose) == QUALIFIED
-    assert verdict(claims.orthogonal, tanh=subject(np.ones(T)), linear=exact) == REFUTED
+    assert verdict(chain_rules.orthogonal, tanh=subject(geometric(0.7)), linear=exact) == CONFIRMED
+    assert verdict(chain_rules.orthogonal, tanh=subject(geometric(0.7)), linear=loose) == QUALIFIED
+    assert verdict(chain_rules.orthogonal, tanh=subject(np.ones(T)), linear=exact) == REFUTED
     # A sketch measures singular values at some distances (NaN elsewhere) or none at all.
     sparse = np.full(T, np.nan)
     sparse[[1, 10, 100]] = 1.0
     at_some = subject(np.ones(T), singular_values=_singular(sparse))
-    assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=at_some) == CONFIRMED
+    assert verdict(chain_rules.orthogonal, tanh=subject(geometric(0.7)), linear=at_some) == CONFIRMED
     none = subject(np.ones(T), singular_values=_singular(np.full(T, np.nan)))
-    assert verdict(claims.orthogonal, tanh=subject(geometric(0.7)), linear=none) == NOT_MEASURED
+    assert verdict(chain_rules.orthogonal, tanh=subject(geometric(0.7)), linear=none) == NOT_MEASURED
+
+
+def _cell(rho, forget_bias):
+    """An LSTM cell-state entry with the prediction the main job records for it (`predictions.predict`)."""
+    options = {"forget_bias": forget_bias}
+    return subject(geometric(rho), options, prediction=predictions.predict("lstm", options, "cell", 1.0))
 
 
 def test_forget_gate_branches():
-    b = [{"forget_bias": v} for v in (0.0, 1.0, 5.0)]
-    s = lambda *rhos: {f"fb{i}": subject(geometric(r), b[i]) for i, r in enumerate(rhos)}  # noqa: E731
-    assert claims.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[0] == CONFIRMED
-    assert claims.forget_gate(s(0.5, 0.73, 1.01), CONFIG)[0] == CONFIRMED  # grows through indirect paths
-    assert claims.forget_gate(s(0.5, 0.73, 0.9), CONFIG)[0] == REFUTED  # opening, but the open gate vanishes
-    assert claims.forget_gate(s(0.5, 0.9, 0.73), CONFIG)[0] == REFUTED
-    text = claims.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[1]
-    assert "closed form at zero weights -0.693/step" in text and "closed form at zero weights -0.00672/step" in text
+    b = (0.0, 1.0, 5.0)
+    s = lambda *rhos: {f"fb{i}": _cell(r, b[i]) for i, r in enumerate(rhos)}  # noqa: E731
+    assert chain_rules.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[0] == CONFIRMED
+    assert chain_rules.forget_gate(s(0.5, 0.73, 1.01), CONFIG)[0] == CONFIRMED  # grows through indirect paths
+    assert chain_rules.forget_gate(s(0.5, 0.73, 0.9), CONFIG)[0] == REFUTED  # opening, but the open gate vanishes
+    assert chain_rules.forget_gate(s(0.5, 0.9, 0.73), CONFIG)[0] == REFUTED
+    text = chain_rules.forget_gate(s(0.5, 0.73, 0.9999), CONFIG)[1]
+    assert "ln σ(b_f), b_f = 0: -0.693/step" in text and "ln σ(b_f), b_f = 5: -0.00672/step" in text
+    # The cell at b_f = 5 decays at ln 0.9999 = -1e-4: the indirect paths add -1e-4 - ln σ(5) = 0.00662/step.
+    assert "fb2: preserved" in text and "indirect paths (measured − predicted) 0.00662/step" in text
+
+
+def test_an_entry_without_a_closed_form_states_none():
+    """The LSTM's h (not its carry) has no closed-form rate: no prediction is read into the text."""
+    options = {"forget_bias": 1.0}
+    hidden = subject(geometric(0.9), options, prediction=predictions.predict("lstm", options, "hidden", 1.0))
+    text = chain_rules.additive({"lstm": hidden, "rnn": subject(geometric(0.6))}, CONFIG)[1]
+    assert hidden.m.prediction is None and "closed form" not in text and "indirect paths" not in text
 
 
 def test_additive_branches_entry_by_entry():
     rnn = subject(geometric(0.6))
-    assert verdict(claims.additive, lstm=subject(np.ones(T)), rnn=rnn) == CONFIRMED
-    assert verdict(claims.additive, lstm=subject(geometric(0.9)), rnn=rnn) == REFUTED
-    assert verdict(claims.additive, residual=subject(geometric(1.05)), rnn=rnn) == CONFIRMED  # not vanishing
-    verdict_, text = claims.additive({"lstm": subject(np.ones(T)), "gru": subject(geometric(0.9)), "rnn": rnn}, CONFIG)
+    assert verdict(chain_rules.additive, lstm=subject(np.ones(T)), rnn=rnn) == CONFIRMED
+    assert verdict(chain_rules.additive, lstm=subject(geometric(0.9)), rnn=rnn) == REFUTED
+    assert verdict(chain_rules.additive, residual=subject(geometric(1.05)), rnn=rnn) == CONFIRMED  # not vanishing
+    verdict_, text = chain_rules.additive({"lstm": subject(np.ones(T)), "gru": subject(geometric(0.9)), "rnn": rnn}, CONFIG)
     assert verdict_ == QUALIFIED and text.endswith("`gru`")  # one of two fails: named, not a refutation
     # s = 0.1 in the audit: the vanilla RNN decays slower than the LSTM
-    assert verdict(claims.additive, lstm=subject(geometric(0.84)), rnn=subject(geometric(0.945))) == REFUTED
+    assert verdict(chain_rules.additive, lstm=subject(geometric(0.84)), rnn=subject(geometric(0.945))) == REFUTED
 
 
 def test_skip_tests_the_o_t_over_k_prediction():
     rnn = subject(geometric(0.6))  # rate ln 0.6 = -0.51; predicted lattice rate -0.064 for k = 8
     k8 = {"skip": 8}
     lattice = np.where(D % 8 == 0, 1.0, 1e-5)
-    assert verdict(claims.skip, skip=subject(lattice, k8), rnn=rnn) == CONFIRMED
+    assert verdict(path_rules.skip, skip=subject(lattice, k8), rnn=rnn) == CONFIRMED
     growing = np.where(D % 8 == 0, 2.0 ** (D / 8), 1e-5)  # short paths, unbounded state
-    assert verdict(claims.skip, skip=subject(growing, k8), rnn=rnn) == QUALIFIED
+    assert verdict(path_rules.skip, skip=subject(growing, k8), rnn=rnn) == QUALIFIED
     chain = np.where(D % 8 == 0, 0.6**D, 1e-30)  # lattice decays like the vanilla chain: no O(T/k) path
-    assert verdict(claims.skip, skip=subject(chain, k8), rnn=rnn) == REFUTED
-    assert "predicted ≥ rate_rnn/k = -0.0639" in claims.skip({"s": subject(lattice, k8), "rnn": rnn}, CONFIG)[1]
+    assert verdict(path_rules.skip, skip=subject(chain, k8), rnn=rnn) == REFUTED
+    assert "predicted ≥ rate_rnn/k = -0.0639" in path_rules.skip({"s": subject(lattice, k8), "rnn": rnn}, CONFIG)[1]
 
 
 def _modules(rates):
@@ -114,15 +134,15 @@ def _modules(rates):
 def test_multiscale_branches_on_per_module_profiles():
     opts = {"period_base": 2}
     ms = lambda rates: subject(geometric(0.9), opts, module_norm=_modules(rates))  # noqa: E731
-    assert verdict(claims.multiscale, m=ms([-0.4, -0.2, -0.1, -0.05])) == CONFIRMED  # rate_0 / P_g exactly
-    assert verdict(claims.multiscale, m=ms([-0.4, -0.35, -0.3, -0.25])) == QUALIFIED  # ordered, slower than predicted
-    assert verdict(claims.multiscale, m=ms([-0.4, -0.1, -0.2, -0.05])) == REFUTED
-    assert verdict(claims.multiscale, m=subject(geometric(0.9), opts)) == NOT_MEASURED  # no module profiles
+    assert verdict(path_rules.multiscale, m=ms([-0.4, -0.2, -0.1, -0.05])) == CONFIRMED  # rate_0 / P_g exactly
+    assert verdict(path_rules.multiscale, m=ms([-0.4, -0.35, -0.3, -0.25])) == QUALIFIED  # ordered, slower than predicted
+    assert verdict(path_rules.multiscale, m=ms([-0.4, -0.1, -0.2, -0.05])) == REFUTED
+    assert verdict(path_rules.multiscale, m=subject(geometric(0.9), opts)) == NOT_MEASURED  # no module profiles
 
 
 def test_levels_are_the_binary_digits_of_d():
-    np.testing.assert_array_equal(claims.levels([1, 2, 3, 4, 7, 8, 127, 128, 254]), [1, 2, 2, 3, 3, 4, 7, 8, 8])
-    factor, at = claims.level_factor(np.r_[1.0, 1.0, 0.25, 0.5, 1e-3], 5)  # (0.25)^(1/2), (0.5)^(1/2), (1e-3)^(1/3)
+    np.testing.assert_array_equal(path_rules.levels([1, 2, 3, 4, 7, 8, 127, 128, 254]), [1, 2, 2, 3, 3, 4, 7, 8, 8])
+    factor, at = path_rules.level_factor(np.r_[1.0, 1.0, 0.25, 0.5, 1e-3], 5)  # (0.25)^(1/2), (0.5)^(1/2), (1e-3)^(1/3)
     assert (factor, at) == (pytest.approx(0.1), 4)
 
 
@@ -131,19 +151,19 @@ def test_dilated_branches():
     digits = np.array([bin(int(d)).count("1") for d in D])
     binary = np.where(D > 0, 0.5 ** (digits - 1), 1.0)  # a kernel-2 stack: the paths to d follow d's binary digits
     assert subject(binary, receptive_field=255).m.shape["shape"] == "periodic"  # dips by construction ...
-    assert verdict(claims.dilated, c=subject(binary, receptive_field=255)) == CONFIRMED  # ... which do not refute
+    assert verdict(path_rules.dilated, c=subject(binary, receptive_field=255)) == CONFIRMED  # ... which do not refute
     power = np.where(D > 0, 1.0 / np.maximum(D, 1), 1.0)  # ≈ d^(-1): a factor ½ per level, 0.008 at d = 127
-    assert verdict(claims.dilated, c=subject(power, receptive_field=255)) == CONFIRMED
+    assert verdict(path_rules.dilated, c=subject(power, receptive_field=255)) == CONFIRMED
     assert subject(power, receptive_field=255).m.regime == "power-law decay"  # α = 1, not a per-step rate
     inside = np.where(D < 31, power, 0.0)
-    assert verdict(claims.dilated, c=subject(inside, receptive_field=31)) == QUALIFIED  # R < T: depth must grow
-    assert verdict(claims.dilated, c=subject(power, receptive_field=31)) == REFUTED  # non-zero beyond R
+    assert verdict(path_rules.dilated, c=subject(inside, receptive_field=31)) == QUALIFIED  # R < T: depth must grow
+    assert verdict(path_rules.dilated, c=subject(power, receptive_field=31)) == REFUTED  # non-zero beyond R
     # A chain: 0.8^d loses a factor per step; at d = 127, (0.8^126)^(1/7) = 0.018 < 0.1 per level.
-    assert verdict(claims.dilated, c=subject(geometric(0.8), receptive_field=255)) == REFUTED
-    assert verdict(claims.dilated, c=subject(np.where(D == 5, 0.0, power), receptive_field=255)) == REFUTED  # a zero in R
-    text = claims.dilated({"c": subject(power, receptive_field=255)}, CONFIG)[1]
+    assert verdict(path_rules.dilated, c=subject(geometric(0.8), receptive_field=255)) == REFUTED
+    assert verdict(path_rules.dilated, c=subject(np.where(D == 5, 0.0, power), receptive_field=255)) == REFUTED  # a zero in R
+    text = path_rules.dilated({"c": subject(power, receptive_field=255)}, CONFIG)[1]
     assert "no exact zero within T" in text and "per-level factor 0.501" in text and "power law α = 1 (r² 1)" in text
-    assert "exactly 0 from d = 31" in claims.dilated({"c": subject(inside, receptive_field=31)}, CONFIG)[1]
+    assert "exactly 0 from d = 31" in path_rules.dilated({"c": subject(inside, receptive_field=31)}, CONFIG)[1]
 
 
 def test_dilated_threshold_comes_from_the_config():
@@ -151,7 +171,7 @@ def test_dilated_threshold_comes_from_the_config():
     with strict.unlocked():
         strict.regime.preserved = 0.6  # more than the ½ per level a 1/d profile keeps
     power = np.where(D > 0, 1.0 / np.maximum(D, 1), 1.0)
-    assert claims.dilated({"c": subject(power, receptive_field=255)}, strict)[0] == REFUTED
+    assert path_rules.dilated({"c": subject(power, receptive_field=255)}, strict)[0] == REFUTED
 
 
 RHO = 1.05
@@ -174,48 +194,102 @@ def test_bound_excess_is_the_largest_log_ratio():
 
 def test_cornn_branches():
     ones = np.ones(T)
-    assert verdict(claims.cornn, c=_cornn(ones, ones)) == CONFIRMED  # ‖J(d)‖_∞ = 1 ≤ ρ^d, preserved
-    assert verdict(claims.cornn, c=_cornn(geometric(0.6), geometric(0.6))) == QUALIFIED  # bounded, but vanishing
-    assert verdict(claims.cornn, c=_cornn(ones, 1.1**D)) == REFUTED  # 1.1^d > 1.05^d
-    assert verdict(claims.cornn, c=subject(ones)) == NOT_MEASURED  # no bound in the record
-    text = claims.cornn({"c": _cornn(ones, 0.5 * RHO**D)}, CONFIG)[1]
+    assert verdict(later_paper_rules.cornn, c=_cornn(ones, ones)) == CONFIRMED  # ‖J(d)‖_∞ = 1 ≤ ρ^d, preserved
+    assert verdict(later_paper_rules.cornn, c=_cornn(geometric(0.6), geometric(0.6))) == QUALIFIED  # bounded, but vanishing
+    assert verdict(later_paper_rules.cornn, c=_cornn(ones, 1.1**D)) == REFUTED  # 1.1^d > 1.05^d
+    assert verdict(later_paper_rules.cornn, c=subject(ones)) == NOT_MEASURED  # no bound in the record
+    text = later_paper_rules.cornn({"c": _cornn(ones, 0.5 * RHO**D)}, CONFIG)[1]
     assert "ρ = 1.05" in text and "largest ‖J(d)‖_∞/ρ^d (d ≥ 1, every seed and input) = 0.5" in text
     assert "regime preserved" in text
 
 
 def test_cornn_tolerance_comes_from_the_config():
     at_bound = _cornn(np.ones(T), RHO**D * (1 + 1e-7))  # ln excess 1e-7: within 1e-6, not within 1e-8
-    assert claims.cornn({"c": at_bound}, CONFIG)[0] == CONFIRMED
+    assert later_paper_rules.cornn({"c": at_bound}, CONFIG)[0] == CONFIRMED
     strict = gradient_flow.get_config()
     with strict.unlocked():
         strict.claims.bound_tolerance = 1e-8
-    assert claims.cornn({"c": at_bound}, strict)[0] == REFUTED
+    assert later_paper_rules.cornn({"c": at_bound}, strict)[0] == REFUTED
 
 
-def _rg(ratio, profile=None):
-    return subject(np.ones(T) if profile is None else profile, variance_ratio=np.full(2, ratio))
+def _rg(ratio, profile=None, **kwargs):
+    return subject(np.ones(T) if profile is None else profile, variance_ratio=np.full(2, ratio), **kwargs)
 
 
-def test_rg_lru_branches():
+def test_rg_lru_check_branches():
     decaying = geometric(0.99)  # diag(∏ a): σ_max ≤ 1
-    assert verdict(claims.rg_lru, n=_rg(0.93, decaying), u=_rg(40.0, decaying)) == CONFIRMED
-    assert verdict(claims.rg_lru, n=_rg(0.93, decaying), u=_rg(1.1, decaying)) == QUALIFIED  # no contrast
-    assert verdict(claims.rg_lru, n=_rg(2.0, decaying), u=_rg(40.0, decaying)) == REFUTED  # scale not kept
-    assert verdict(claims.rg_lru, n=_rg(0.5, decaying), u=_rg(40.0, decaying)) == REFUTED
+    check = later_paper_rules.rg_lru_check
+    assert verdict(check, n=_rg(0.93, decaying), u=_rg(40.0, decaying)) == CONFIRMED
+    assert verdict(check, n=_rg(0.93, decaying), u=_rg(1.1, decaying)) == QUALIFIED  # no contrast
+    assert verdict(check, n=_rg(2.0, decaying), u=_rg(40.0, decaying)) == REFUTED  # scale not kept
+    assert verdict(check, n=_rg(0.5, decaying), u=_rg(40.0, decaying)) == REFUTED
     expanding = np.where(D == 3, 1.01, decaying)
-    assert verdict(claims.rg_lru, n=_rg(0.93, expanding), u=_rg(40.0, decaying)) == REFUTED  # σ_max > 1 + tol
-    assert verdict(claims.rg_lru, n=subject(decaying), u=_rg(40.0)) == NOT_MEASURED
-    assert verdict(claims.rg_lru, n=_rg(float("nan")), u=_rg(40.0)) == NOT_MEASURED  # num_inputs < 2
-    text = claims.rg_lru({"n": _rg(0.93, decaying), "u": _rg(40.0, decaying)}, CONFIG)[1]
-    assert "n: Var(h)/Var(i ⊙ x) = 0.93" in text and "u: Var(h)/Var(i ⊙ x) = 40" in text and "σ_max(J(d)) = 1" in text
+    assert verdict(check, n=_rg(0.93, expanding), u=_rg(40.0, decaying)) == REFUTED  # σ_max > 1 + tol
+    assert verdict(check, n=subject(decaying), u=_rg(40.0)) == NOT_MEASURED
+    assert verdict(check, n=_rg(float("nan")), u=_rg(40.0)) == NOT_MEASURED  # num_inputs < 2
+    text = check({"n": _rg(0.93, decaying), "u": _rg(40.0, decaying)}, CONFIG)[1]
+    assert "n: Var(h_t)/[(1 − ∏_{s≤t} a_s²)·Var(i_t ⊙ u_t)] = 0.93" in text and "u: Var(h_t)" in text
+    assert "= 40 [40, 40]" in text and "σ_max(J(d)) = 1" in text
 
 
-def test_rg_lru_band_comes_from_the_config():
+def test_rg_lru_check_band_comes_from_the_config():
     wide = gradient_flow.get_config()
     with wide.unlocked():
         wide.claims.variance_ratio_high = 50.0
     pair = {"n": _rg(0.93), "u": _rg(40.0)}
-    assert claims.rg_lru(pair, CONFIG)[0] == CONFIRMED and claims.rg_lru(pair, wide)[0] == QUALIFIED
+    check = later_paper_rules.rg_lru_check
+    assert check(pair, CONFIG)[0] == CONFIRMED and check(pair, wide)[0] == QUALIFIED
+
+
+A_MAX = 0.996  # max_c a_c of a constant-gate RG-LRU: ‖J(d)‖₂ = A_MAX^d
+CONSTANT = {"constant_gate": True}
+
+
+def _constant(ratios, profile=None, options=CONSTANT):
+    """A constant-gate entry: per-seed variance ratios ``ratios``, every sequence's profile ``profile``."""
+    return subject(geometric(A_MAX) if profile is None else profile, options, variance_ratio=np.asarray(ratios))
+
+
+def test_rg_lru_constant_gate_confirmed_where_both_closed_forms_hold():
+    rule = later_paper_rules.rg_lru_constant_gate
+    verdict_, text = rule({"c": _constant([0.97, 0.99, 1.01, 1.03])}, CONFIG)
+    assert verdict_ == CONFIRMED
+    # The margin to the band [0.8, 1.25] and the spread over initialisations are stated beside the ratio ...
+    assert "= 1 [0.985, 1.02] against the closed form 1: margin to [0.8, 1.25] 0.2, IQR 0.03" in text
+    # ... and the rate's deviation from ln max_c a_c = ln 0.996 = -0.00401 (0 up to rounding), its tolerance 0.5·|·|.
+    assert "(= ln ‖J(1)‖ = -0.00401/step): " in text and "tolerance 0.002" in text and "max_c a_c = 0.996" in text
+    assert abs(later_paper_rules.rate_deviations(_constant([1.0, 1.0]), CONFIG)[0]) < 1e-12
+
+
+def test_rg_lru_constant_gate_refuted():
+    rule = later_paper_rules.rg_lru_constant_gate
+    # √(1 − a) in place of √(1 − a²): Var(h)/Var(v) = 1/(1 + a) ≈ 0.5, far outside the band beyond its spread.
+    assert verdict(rule, c=_constant([0.49, 0.5, 0.51, 0.52])) == REFUTED
+    assert verdict(rule, c=_constant([30.0, 35.0, 40.0, 45.0])) == REFUTED  # no normalisation: 1/(1 − a²)
+    # J(d) not diag(a^d): ‖J(1)‖ = 0.996 but the profile decays at ln 0.98 (a dense or time-varying product).
+    chain = np.where(D <= 1, A_MAX**D, A_MAX * 0.98 ** (D - 1))
+    assert verdict(rule, c=_constant([1.0, 1.0], chain)) == REFUTED
+    assert verdict(rule, c=_constant([1.0, 1.0], np.where(D == 5, 1.01, geometric(A_MAX)))) == REFUTED  # σ_max > 1
+    assert verdict(rule, c=_constant([1.0, 1.0], np.ones(T))) == REFUTED  # ‖J(1)‖ = 1: a = 1, no decay
+
+
+def test_rg_lru_constant_gate_inconclusive_inside_the_spread():
+    rule = later_paper_rules.rg_lru_constant_gate
+    # Ratios straddling the band's edge 1.25 across initialisations: margin -0.025, IQR 0.21.
+    assert verdict(rule, c=_constant([1.1, 1.2, 1.35, 1.5])) == INCONCLUSIVE
+    # ‖J(1)‖ = 0.996 in every sequence, rates beyond d = 1 from -0.008 to -0.002: the median profile is off
+    # ln 0.996 by -0.0025/step (tolerance 0.002, margin -0.0005), the quartile profiles by -0.0032 to -0.0008.
+    profiles = [np.where(D == 0, 1.0, A_MAX * np.exp(r * (D - 1))) for r in (-0.0080, -0.0070, -0.0060, -0.0020)]
+    s = spread_subject(profiles)
+    s = Subject(CONSTANT, None, dataclasses.replace(s.m, variance_ratio=Stats(1.0, 1.0, 1.0)))
+    assert verdict(rule, c=s) == INCONCLUSIVE
+
+
+def test_rg_lru_constant_gate_needs_a_constant_gate_and_a_ratio():
+    rule = later_paper_rules.rg_lru_constant_gate
+    assert verdict(rule, c=_constant([1.0, 1.0], options={})) == NOT_MEASURED  # the default gate reads the input
+    assert verdict(rule, c=subject(geometric(A_MAX), CONSTANT)) == NOT_MEASURED  # no hook
+    assert verdict(rule, c=_constant([np.nan, np.nan])) == NOT_MEASURED  # num_inputs < 2
 
 
 def test_zero_directions_make_the_product_singular_not_finite_exponents():
@@ -238,13 +312,13 @@ def test_zero_directions_make_the_product_singular_not_finite_exponents():
 
 def test_attention_branches():
     rnn = subject(geometric(0.6))
-    assert verdict(claims.attention, a=subject(np.ones(T) / T), rnn=rnn) == CONFIRMED
-    assert verdict(claims.attention, a=subject(geometric(0.99)), rnn=rnn) == QUALIFIED  # a slow decay, not a chain
-    assert verdict(claims.attention, a=subject(geometric(0.6)), rnn=rnn) == REFUTED  # decays like the chain
+    assert verdict(path_rules.attention, a=subject(np.ones(T) / T), rnn=rnn) == CONFIRMED
+    assert verdict(path_rules.attention, a=subject(geometric(0.99)), rnn=rnn) == QUALIFIED  # a slow decay, not a chain
+    assert verdict(path_rules.attention, a=subject(geometric(0.6)), rnn=rnn) == REFUTED  # decays like the chain
     # The recurrent path's horizon covers the window: no plateau to read.
-    assert verdict(claims.attention, a=subject(np.ones(T) / T), rnn=subject(np.ones(T))) == INCONCLUSIVE
+    assert verdict(path_rules.attention, a=subject(np.ones(T) / T), rnn=subject(np.ones(T))) == INCONCLUSIVE
     # The plateau's size is magnitude (1/context), not path length: a 4x smaller plateau is still confirmed.
-    assert verdict(claims.attention, a=subject(np.ones(T) / (4 * T)), rnn=rnn) == CONFIRMED
+    assert verdict(path_rules.attention, a=subject(np.ones(T) / (4 * T)), rnn=rnn) == CONFIRMED
 
 
 def _experiment(norms, share):
@@ -258,12 +332,12 @@ def test_snippet_branches():
         return verdict(rule, rnn=subject(geometric(0.6), seed_experiment=rnn),
                        lstm=subject(geometric(0.9), seed_experiment=lstm))
 
-    assert run(claims.snippet_ratio, _experiment([1, 1, 1], 0.9), _experiment([2, 3, 4], 0.9)) == CONFIRMED
-    assert run(claims.snippet_ratio, _experiment([1, 1, 1], 0.9), _experiment([0.5, 1, 2], 0.9)) == QUALIFIED
-    assert run(claims.snippet_ratio, _experiment([1, 1, 1], 0.9), _experiment([0.5, 0.6, 0.7], 0.9)) == REFUTED
-    assert run(claims.snippet_locality, _experiment([1] * 3, 0.99), _experiment([1] * 3, 0.95)) == REFUTED
-    assert run(claims.snippet_locality, _experiment([1] * 3, 0.99), _experiment([1] * 3, 0.5)) == QUALIFIED
-    assert run(claims.snippet_locality, _experiment([1] * 3, 0.3), _experiment([1] * 3, 0.5)) == CONFIRMED
+    assert run(snippet_rules.snippet_ratio, _experiment([1, 1, 1], 0.9), _experiment([2, 3, 4], 0.9)) == CONFIRMED
+    assert run(snippet_rules.snippet_ratio, _experiment([1, 1, 1], 0.9), _experiment([0.5, 1, 2], 0.9)) == QUALIFIED
+    assert run(snippet_rules.snippet_ratio, _experiment([1, 1, 1], 0.9), _experiment([0.5, 0.6, 0.7], 0.9)) == REFUTED
+    assert run(snippet_rules.snippet_locality, _experiment([1] * 3, 0.99), _experiment([1] * 3, 0.95)) == REFUTED
+    assert run(snippet_rules.snippet_locality, _experiment([1] * 3, 0.99), _experiment([1] * 3, 0.5)) == QUALIFIED
+    assert run(snippet_rules.snippet_locality, _experiment([1] * 3, 0.3), _experiment([1] * 3, 0.5)) == CONFIRMED
 
 
 def test_every_threshold_comes_from_the_config():
@@ -271,8 +345,8 @@ def test_every_threshold_comes_from_the_config():
     with lenient.unlocked():
         lenient.regime.timescale = 50.0  # |rate| ≤ 0.02 is preserved
     preserved = {"a": subject(geometric(0.99)), "rnn": subject(geometric(0.6))}
-    assert claims.attention(preserved, CONFIG)[0] == QUALIFIED
-    assert claims.attention(preserved, lenient)[0] == CONFIRMED
+    assert path_rules.attention(preserved, CONFIG)[0] == QUALIFIED
+    assert path_rules.attention(preserved, lenient)[0] == CONFIRMED
 
 
 def _row(scale, length, v):

@@ -14,6 +14,11 @@ form or the mean-field theory applies, else None:
 * the GRU (``h_t = (1 − z)·h_(t−1) + z·h̃``): ``ln(1 − σ(b_z))``, exact for zero weights.
 
 Chrono-initialised entries draw their biases per unit (no single rate) and get None.
+
+The RG-LRU at a constant gate (``constant_gate=True``, `seqgrad.models.rg_lru`) has closed forms
+in its drawn per-unit ``a = σ(Λ)^c``, not in its options: `diagonal_jacobian`, `diagonal_rate` and
+`zero_state_variance_fraction` take the ``a``'s (the main job's claim reads them as ``‖J(1)‖ =
+max_c a_c`` and through the model's variance hook).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from seqgrad.models import meanfield
 
@@ -49,3 +56,21 @@ def predict(arch: str, options: Mapping[str, Any], site: str, input_scale: float
         b = float(options["update_bias"])
         return {"rate": _log_sigmoid(-b), "source": f"closed form at zero weights: ln(1 − σ(b_z)), b_z = {b:g}"}
     return None
+
+
+def diagonal_jacobian(a, d: int) -> np.ndarray:
+    """``∂h_T/∂h_(T−d) = diag(a^d)`` of ``h_t = a ⊙ h_(t−1) + b_t`` with a constant ``a [H]`` (its diagonal)."""
+    return np.asarray(a, np.float64) ** int(d)
+
+
+def diagonal_rate(a) -> float:
+    """Per-step rate of ``‖diag(a)^d‖₂ = (max_c |a_c|)^d``: ``ln max_c |a_c|`` (per unit c: ``ln a_c``)."""
+    return float(np.log(np.max(np.abs(np.asarray(a, np.float64)))))
+
+
+def zero_state_variance_fraction(a, t) -> np.ndarray:
+    """``Var(h_t)/Var(v) = 1 − a^(2(t+1))`` of ``h_t = a ⊙ h_(t−1) + √(1 − a²) ⊙ v_t`` from ``h_(−1) = 0``,
+    ``v`` white in time; ``a [H]``, ``t`` steps (broadcast: ``t [..., 1]`` gives ``[..., H]``). Tends to 1 (the
+    stationary variance) for every ``a``; over a window it is the mean of this over the window's steps."""
+    a, t = np.asarray(a, np.float64), np.asarray(t, np.float64)
+    return -np.expm1(2.0 * (t + 1.0) * np.log(a))

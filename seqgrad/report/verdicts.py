@@ -1,4 +1,4 @@
-"""Verdicts across conditions: one claim's verdict per condition, and the overall verdict they imply.
+"""Verdicts: one claim's verdict per condition, how verdicts combine, and the overall verdict they imply.
 
 A claim (`seqgrad.report.claims`) is evaluated on the `Subject` of each entry it
 names under one condition: the entry's options and receptive field with its
@@ -55,6 +55,25 @@ def within_spread(margin: float, spread: float) -> bool:
     """True where a margin to a threshold is no larger than the spread of the measured quantity over
     initialisations and inputs: the verdict would flip inside the noise, so it is `INCONCLUSIVE`."""
     return math.isfinite(margin) and math.isfinite(spread) and abs(margin) <= spread
+
+
+def by_margin(margin: float, spread: float) -> str:
+    """The verdict of a margin to a threshold (> 0: the claim holds): `INCONCLUSIVE` inside the spread
+    (`within_spread`), else `CONFIRMED` or `REFUTED` by its sign; a nan margin is `NOT_MEASURED`."""
+    if math.isnan(margin):
+        return NOT_MEASURED
+    if within_spread(margin, spread):
+        return INCONCLUSIVE
+    return CONFIRMED if margin > 0 else REFUTED
+
+
+def worst(verdicts: Sequence[str]) -> str:
+    """The verdict of several entries (or parts) together: refuted, inconclusive, qualified, not measured,
+    in that order, before confirmed."""
+    for v in (REFUTED, INCONCLUSIVE, QUALIFIED, NOT_MEASURED):
+        if v in verdicts:
+            return v
+    return CONFIRMED
 
 
 def g(value) -> str:
