@@ -9,7 +9,7 @@ Workdir layout::
     config.json      the config of the run (a rerun with another config is refused)
     checkpoints/     orbax steps: the state after N updates is step N
     metrics.jsonl    one row per chunk
-    tb/              TensorBoard event files
+    tb/              one TensorBoard event file (train/<metric>, eval/<metric>); a resume appends to it
     gradflow.jsonl   gradient-flow snapshots (norm vs distance), plotted to gradflow.png
     result.json      the final evaluation, beside the task's chance level
 
@@ -137,7 +137,7 @@ class _Logs:
         snapshot_path = os.path.join(workdir, "gradflow.jsonl")
         keep_snapshots = main and (config.snapshot.every or os.path.exists(snapshot_path))
         self.snapshots = JsonlLog(snapshot_path, step) if keep_snapshots else None
-        self.board = TensorBoard(os.path.join(workdir, "tb")) if main else None
+        self.board = TensorBoard(os.path.join(workdir, "tb"), resume_step=step) if main else None
         self.progress = Progress(config.train.steps, step, enabled=main and config.train.progress)
 
     def close(self) -> None:
@@ -256,7 +256,7 @@ def _finish(config, workdir: str, result: dict[str, Any], logs: _Logs, caught: d
         result.update(diverged=True, error=message)
     if main:
         kept = results.write(workdir, result)
-        logs.board.write(step, {f"eval/{k}": v for k, v in result["eval"].items()})
+        logs.board.write_eval(step, result["eval"])
         plot_snapshots(workdir)
     if bad:
         raise Diverged(message + (kept if main else ""), step)
