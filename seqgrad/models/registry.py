@@ -75,7 +75,7 @@ class Architecture:
         ``‖∂h_{T-1}/∂h_{T-1-d}‖_∞ ≤ ρ^d`` for every d and input (coRNN); the main
         job records ln ρ as ``log_bound`` and checks the measured ∞-norms against it.
       state_variance_ratio: optional ``(model, params, xs [I, T, D]) -> ratio``,
-        ``Var(h)/Var(input to the state)`` over the second half (RG-LRU); the main
+        the state's variance over the second half against its closed form (RG-LRU); the main
         job records it as ``variance_ratio``.
     """
 

@@ -76,7 +76,7 @@ class Measures:
     bound_rho: Stats | None = None  # ρ of a proven ‖J(d)‖_∞ ≤ ρ^d over seeds (coRNN); None: no bound
     bound_excess: float | None = None  # max_(s,i,d≥1) ln‖J(d)‖_∞ − d·ln ρ_s; ≤ 0: the bound holds
     lyapunov_zero_directions: int | None = None  # exactly-zero tangent directions, total over seeds
-    variance_ratio: Stats | None = None  # Var(h_t)/Var(input to the state) over seeds (RG-LRU)
+    variance_ratio: Stats | None = None  # Var(h_t)/[(1 − ∏a²)·Var(i ⊙ u)] over seeds (RG-LRU; 1 = closed form)
     # T-independent summaries (`seqgrad.gradflow.decay.classify` of the median profile): the regime above is
     # read from the envelope rate against config.regime.timescale; the rule of earlier versions (‖J(T−1)‖ vs
     # 0.1·‖J(1)‖, which moves with T) is kept as regime_by_ratio.

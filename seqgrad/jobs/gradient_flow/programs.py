@@ -12,7 +12,7 @@ per seed), with ``x = s·z``, ``z ~ N(0, 1)^{L×D}``, ``L = burn_in + max(condit
   diagonal block (``[C, S, I, T, G]``); or, for ``method="sketch"``, `sketch.summaries`;
 * ``lyapunov``: the exponents over ``config.lyapunov.T`` steps (``[C, S, k]``), the exactly-zero
   tangent directions met (``[C, S]``), and the architecture's hooks (``"log_bound"``, ln ρ of a
-  proven bound; ``"variance_ratio"``, ``Var(h_t)/Var(input to the state)``);
+  proven bound; ``"variance_ratio"``, ``Var(h_t)/[(1 − ∏_{s≤t} a_s²)·Var(i_t ⊙ u_t)]``);
 * ``seed_experiment``: the page's snippet experiment on the first input (the output key
   keeps the name ``seed_experiment``).
 

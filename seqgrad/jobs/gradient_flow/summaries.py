@@ -13,7 +13,7 @@ where a recheck measured it.
 Per-scale extras (``[S]`` per condition, the keys of `PER_SCALE`): the number of
 exactly-zero Lyapunov directions (total over seeds), the excess of the measured
 ∞-norms over a proven bound ``ρ^d`` (`bound_excess`) and the ratio
-``Var(h)/Var(input)`` of the architecture's hooks (`seqgrad.jobs.gradient_flow.entries.hook`).
+``variance_ratio`` (RG-LRU: Var(h_t)/[(1 − ∏_{s≤t} a_s²)·Var(i_t ⊙ u_t)], 1 where the closed form holds) of the architecture's hooks (`seqgrad.jobs.gradient_flow.entries.hook`).
 """
 
 from __future__ import annotations
