@@ -15,7 +15,7 @@ import pytest
 
 from seqgrad import models
 from seqgrad.gradflow import lyapunov_exponents, spectra, state_jacobians
-from seqgrad.models import recurrence
+from seqgrad.models import recurrence, tangent_frame
 
 D, H = 3, 6
 
@@ -96,7 +96,7 @@ def test_recording_leaves_the_forward_pass_unchanged_and_returns_stats_in_a_coll
     delta = jnp.zeros((1, 30, H))
     plain = model.apply(params, x, delta, return_probe=True)
     recorded, state = model.apply(
-        params, x, delta, return_probe=True, lyapunov=recurrence.LyapunovSpec(2), mutable=["lyapunov"]
+        params, x, delta, return_probe=True, lyapunov=tangent_frame.LyapunovSpec(2), mutable=["lyapunov"]
     )
     np.testing.assert_array_equal(recorded[0], plain[0])
     stats = state["lyapunov"]["stats"]
@@ -141,7 +141,7 @@ def test_exponents_are_the_same_eagerly_inside_jit_twice_and_under_vmap():
         models_params = [linear_rnn(_symmetric(eig), jnp.float64) for eig in EIGS]
         model = models_params[0][0]
         params = [p for _, p in models_params]
-        spec = recurrence.LyapunovSpec(H, burn_in=300)
+        spec = tangent_frame.LyapunovSpec(H, burn_in=300)
 
         def exponents(p):
             _, state = model.apply(p, x[None], return_probe=True, lyapunov=spec, mutable=["lyapunov"])
@@ -168,7 +168,7 @@ def test_scan_returns_its_statistics_without_a_model():
 
         def run(W):
             _, out = recurrence.scan(lambda c, u_t: {"h": c["h"] @ W + u_t}, {"h": jnp.ones((1, H))}, u,
-                                     lyapunov=recurrence.LyapunovSpec(3, burn_in=200))
+                                     lyapunov=tangent_frame.LyapunovSpec(3, burn_in=200))
             return out["lyapunov"].exponents
 
         np.testing.assert_allclose(jax.jit(run)(W), _expected(EIGS[0])[:3], atol=1e-10)
@@ -187,9 +187,7 @@ def test_linear_recurrence_models_give_exponents_under_vmap():
 
 
 def test_adding_a_tracked_perturbation_by_hand_points_to_the_pattern():
-    from seqgrad.models import tangent_frame
-
-    tracked = tangent_frame.Tracked(jnp.zeros(3), tangent_frame.Request(recurrence.LyapunovSpec(1)))
+    tracked = tangent_frame.Tracked(jnp.zeros(3), tangent_frame.Request(tangent_frame.LyapunovSpec(1)))
     with pytest.raises(TypeError, match="perturbation="):
         jnp.ones(3) + tracked
 
@@ -200,7 +198,7 @@ def test_adding_a_tracked_perturbation_by_hand_points_to_the_pattern():
 def _diagonal_scan(d, k, burn_in):
     """``h_t = h_{t-1} ⊙ d_t``: step Jacobian ``diag(d_t)``, known exponents; returns (exponents, zero count)."""
     _, out = recurrence.scan(lambda c, d_t: {"h": c["h"] * d_t}, {"h": jnp.ones((1, d.shape[-1]))}, d[:, None],
-                             lyapunov=recurrence.LyapunovSpec(k, burn_in=burn_in))
+                             lyapunov=tangent_frame.LyapunovSpec(k, burn_in=burn_in))
     return np.asarray(out["lyapunov"].exponents), int(out["lyapunov"].zero_directions)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from seqgrad import models
-from seqgrad.gradflow import jacobian_profile, profile, state_jacobians
+from seqgrad.gradflow import adjoints, budget, jacobian_profile, profile, state_jacobians
 from tests.conftest import SMALL_OPTIONS
 
 T, D, H = 10, 3, 6
@@ -124,18 +124,18 @@ def test_orthogonal_w_is_estimated_exactly_by_any_probe():
 
 
 def test_default_distances_are_log_spaced_and_cover_both_ends():
-    d = profile.default_distances(20_000)
+    d = budget.default_distances(20_000)
     assert d[0] == 0 and d[-1] == 19_999 and np.all(np.diff(d) > 0) and 50 <= len(d) <= 66
-    np.testing.assert_array_equal(profile.default_distances(5), np.arange(5))
+    np.testing.assert_array_equal(budget.default_distances(5), np.arange(5))
 
 
 def test_choose_method():
-    assert profile.choose_method(128, 32) == "exact"
-    assert profile.choose_method(8192, 512) == "sketch"
-    assert profile.choose_method(8192, 512, "exact") == "exact"
-    assert profile.choose_method(100, 10, max_exact_elements=9_999) == "sketch"
+    assert budget.choose_method(128, 32) == "exact"
+    assert budget.choose_method(8192, 512) == "sketch"
+    assert budget.choose_method(8192, 512, "exact") == "exact"
+    assert budget.choose_method(100, 10, max_exact_elements=9_999) == "sketch"
     with pytest.raises(ValueError, match="method='fast' is invalid; valid choices"):
-        profile.choose_method(10, 10, "fast")
+        budget.choose_method(10, 10, "fast")
 
 
 @pytest.mark.parametrize(
@@ -180,13 +180,13 @@ def test_remat_block_is_refused_without_a_recurrence():
 
 
 def test_basis_chunk_fits_the_budget_in_equal_chunks():
-    budget = 2**28
-    assert profile.basis_chunk(2000, 256, budget=budget) == 128  # 131 adjoints [2000, 256] fit: 2 chunks of 128
-    chunk = profile.basis_chunk(5000, 256, budget=budget)  # 52 fit: 5 chunks of 52 (the last one 48)
-    assert chunk == 52 and chunk * 5000 * 256 * 4 <= budget
-    assert profile.basis_chunk(20_000, 256, budget=budget) == profile.MIN_BASIS_CHUNK  # 13 fit: the floor
-    assert profile.basis_chunk(2000, 256, budget=2**40) == 256
-    assert profile.basis_chunk(100, 6) == 6
+    nbytes = 2**28
+    assert budget.basis_chunk(2000, 256, budget=nbytes) == 128  # 131 adjoints [2000, 256] fit: 2 chunks of 128
+    chunk = budget.basis_chunk(5000, 256, budget=nbytes)  # 52 fit: 5 chunks of 52 (the last one 48)
+    assert chunk == 52 and chunk * 5000 * 256 * 4 <= nbytes
+    assert budget.basis_chunk(20_000, 256, budget=nbytes) == budget.MIN_BASIS_CHUNK  # 13 fit: the floor
+    assert budget.basis_chunk(2000, 256, budget=2**40) == 256
+    assert budget.basis_chunk(100, 6) == 6
 
 
 @pytest.mark.parametrize("block,truncate", [(3, None), (5, None), (4, 6), (1, None)])
@@ -219,14 +219,14 @@ def test_blocked_scan_has_the_plain_values_and_gradients_and_checkpoints(block, 
 
 @pytest.mark.parametrize("name,site", CASES + [("mingru", "hidden"), ("slstm", "hidden"), ("mlstm", "hidden")])
 def test_frobenius_alone_equals_the_stack_with_or_without_squared_norm_taps(name, site):
-    """Frobenius norms alone (``distances=()``, k = n): through `recurrence.SquaredNorms` (step-wise scans: the
+    """Frobenius norms alone (``distances=()``, k = n): through `perturbation.SquaredNorms` (step-wise scans: the
     reverse pass returns ‖e_iᵀ J(t)‖² directly) or a pulled-back perturbation (the others); both are the stack's."""
     with jax.enable_x64(True):
         model, params, x = setup(name)
         J = np.asarray(state_jacobians(model, params, x, site=site))[::-1]
         n = J.shape[-1]
         out = jacobian_profile(model, params, x, num_probes=n, distances=(), site=site)
-        tapped = profile._squared_norms(model, params, x, jnp.eye(n, dtype=x.dtype), site, n)
+        tapped = adjoints._squared_norms(model, params, x, jnp.eye(n, dtype=x.dtype), site, n)
     fro = np.linalg.norm(J, axis=(1, 2))
     np.testing.assert_allclose(out["frobenius"], fro, rtol=1e-9, atol=1e-12 * fro.max())
     scan_based = name not in ("lru", "mingru", "mlstm", "transformer", "dilated_conv")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from seqgrad import models
-from seqgrad.gradflow import decay, profile, spectra, state_jacobians
+from seqgrad.gradflow import decay, spectra, state_jacobians
+from seqgrad.gradflow.budget import default_distances
 from seqgrad.jobs.gradient_flow import conditions
 from seqgrad.jobs.gradient_flow import summaries
 from seqgrad.jobs.gradient_flow import entries as entries_lib
@@ -184,7 +185,7 @@ def test_sketch_profiles_equal_the_exact_stacks_frobenius_norms(name):
                                        atol=1e-12)
         config.sketch.num_singular = 2
         sv = programs.measure_fn(dataclasses.replace(entry, method="sketch"), config, jnp.float64)(keys, scales)
-        d = profile.default_distances(9)
+        d = default_distances(9)
         got = np.asarray(sv["T9/singular_values"])  # [C, S, I, T, r]
         np.testing.assert_allclose(got[..., d, :], np.asarray(exact["T9/singular_values"])[..., d, :2], rtol=1e-9,
                                    atol=1e-12)

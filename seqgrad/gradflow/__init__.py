@@ -4,7 +4,7 @@
   ``∂h_{T-1}/∂x_t`` ``[T, H, D]`` for one sequence ``x: [T, D]``, one compiled call.
 * `jacobian_profile`: the same norms at any T and H without the stack: Frobenius
   norms at every distance from k probe cotangents, exact singular values at
-  chosen distances (`profile`; `profile.choose_method` picks exact or sketch).
+  chosen distances (`profile`; `budget.choose_method` picks exact or sketch).
 * `spectra`: singular values, spectral/Frobenius norms, condition numbers per
   distance; float32 underflow versus exact zeros.
 * `decay`: fitted decay rate per step and memory horizon.

@@ -32,7 +32,8 @@ import flax.linen as nn
 import jax
 
 from seqgrad.models.base import RecurrentModel
-from seqgrad.models.recurrence import LYAPUNOV, LyapunovSpec
+from seqgrad.models.recurrence import LYAPUNOV
+from seqgrad.models.tangent_frame import LyapunovSpec
 
 Array = jax.Array
 

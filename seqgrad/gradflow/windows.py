@@ -3,7 +3,9 @@
 The window's first steps are a burn-in that carries the state away from its zero start,
 so the profile reads the driven dynamics (`window_jacobians`); `jacobians_by_length`
 gives the zero-state profiles of several prefix lengths instead. `module_blocks` cuts a
-clockwork RNN's stack into the diagonal blocks of its modules.
+clockwork RNN's stack into the diagonal blocks of its modules. `through_window` is the
+pullback (or Jacobian) of a perturbation of the last W steps only, which both these stacks and the
+near-distance singular values of `seqgrad.gradflow.jacobian_profile` use.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqgrad.gradflow import profile
+from seqgrad.gradflow.sites import site_width
+from seqgrad.models.perturbation import Window, WindowUnsupported
 
 
 def module_blocks(J, num_modules: int):
@@ -38,16 +41,33 @@ def window_jacobians(model, params, x, site: str, window: int):
     The perturbation δ_t enters only inside the window (the first ``L − window`` steps are a
     burn-in that carries the state away from its zero start); one ``jax.jacrev`` pulls n
     cotangents back from ``h_{L-1}``. A step-wise recurrence takes the window as a
-    `recurrence.Window` (the burn-in runs forward only: ``window`` reverse steps per
+    `perturbation.Window` (the burn-in runs forward only: ``window`` reverse steps per
     cotangent, not L); other models get δ padded with zeros (L reverse steps, same numbers).
     Time order: row ``window − 1 − d`` is ``J(d)``.
     """
-    L, n = x.shape[0], profile.site_width(model, site)
+    L, n = x.shape[0], site_width(model, site)
     lead = L - window
 
     def last(perturbation):
         _, p = model.apply(params, x[None], perturbation, site=site, return_probe=True)
         return p[0, L - 1]
 
-    J = profile.through_window(lambda f, z: jax.jacrev(f)(z), last, jnp.zeros((window, n), x.dtype), lead)
+    J = through_window(lambda f, z: jax.jacrev(f)(z), last, jnp.zeros((window, n), x.dtype), lead)
     return jnp.swapaxes(J, 0, 1)  # [n, W, n] -> [W, n, n]
+
+
+def through_window(transform, last, zeros, lead: int):
+    """``transform(δ ↦ last(perturbation), zeros)`` (``jax.vjp``, or a jacobian) for a perturbation ``δ: [W, n]``
+    of the last W steps after ``lead`` others.
+
+    ``last`` takes the model's batch-major perturbation. A step-wise scan takes it as a `perturbation.Window`
+    (the lead runs forward only: W reverse steps per cotangent); a model that refuses it while tracing (an
+    associative scan, attention) gets δ padded with ``lead`` zeros (same numbers, L reverse steps).
+    """
+    if not lead:
+        return transform(lambda delta: last(delta[None]), zeros)
+    try:
+        return transform(lambda delta: last(Window(delta[None], lead)), zeros)
+    except (WindowUnsupported, TypeError, AttributeError):  # not a step-wise scan at the site
+        pad = jnp.zeros((lead, zeros.shape[-1]), zeros.dtype)
+        return transform(lambda delta: last(jnp.concatenate([pad, delta])[None]), zeros)

@@ -94,7 +94,7 @@ class RecurrentModel(nn.Module):
         site: str = "hidden",
         return_probe: bool = False,
         truncate: int | Array | None = None,
-        lyapunov: recurrence.LyapunovSpec | None = None,
+        lyapunov: tangent_frame.LyapunovSpec | None = None,
     ):
         check_site(self, site)
         request = None

@@ -10,7 +10,7 @@ units and row-vector convention:
     h_t = Re(x_t C) + D ⊙ u_t                       # C: [N, H] complex, D: [H]
 
 Shapes: ``x: [B, T, D] -> h: [B, T, H]``. The recurrence is linear and diagonal,
-so it runs as one `jax.lax.associative_scan` (`recurrence.linear_recurrence`):
+so it runs as one `jax.lax.associative_scan` (`linear_scan.linear_recurrence`):
 O(log T) depth, no `lax.scan`.
 
 Initialisation (paper, Sec. 3.2-3.3): ``|λ|`` uniform on the ring
@@ -37,7 +37,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import linear_scan, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import register, registered
@@ -111,7 +111,7 @@ class LRULayer(LRUOptions):
         b = jax.lax.complex(u @ B_re, u @ B_im) * gamma  # [T, B, N]
         a = jnp.broadcast_to(lam, b.shape)
         delta = None if perturbation is None else recurrence.time_major(perturbation)  # real view [Re, Im]
-        state = recurrence.linear_recurrence(a, b, perturbation=delta, truncate=truncate)  # [T, B, N] complex
+        state = linear_scan.linear_recurrence(a, b, perturbation=delta, truncate=truncate)  # [T, B, N] complex
         # Re(x C) = Re x · C_re − Im x · C_im.
         h = state.real @ C_re - state.imag @ C_im + D * u
         probe = jnp.concatenate([state.real, state.imag], axis=-1)

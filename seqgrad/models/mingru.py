@@ -11,7 +11,7 @@ Shapes: ``x: [B, T, D] -> h: [B, T, H]``; ``W_z, W_h: [D, H]``, ``b_z, b_h: [H]`
 
 Neither ``z_t`` nor ``h̃_t`` depends on ``h_{t−1}``, so the recurrence is linear,
 ``h_t = a_t ⊙ h_{t−1} + b_t`` with ``a_t = 1 − z_t`` and ``b_t = z_t ⊙ h̃_t``, and
-runs as one `jax.lax.associative_scan` (`recurrence.linear_recurrence`). The
+runs as one `jax.lax.associative_scan` (`linear_scan.linear_recurrence`). The
 paper's log-space scan is a numerically different route to the same ``h``; this
 module scans in linear space.
 
@@ -31,7 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import linear_scan, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import register
@@ -69,7 +69,7 @@ class MinGRULayer(MinGRUOptions):
         z = jax.nn.sigmoid(x @ W_z + b_z)  # [T, B, H]
         candidate = ACTIVATIONS[self.activation](x @ W_h + b_h)
         a, b = 1.0 - z, z * candidate
-        h = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
+        h = linear_scan.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
         return h, h
 
 

@@ -11,7 +11,7 @@ Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), "Were RNNs all we needed?"
 Shapes: ``x: [B, T, D] -> h: [B, T, H]``; kernels ``[D, H]``, biases ``[H]``.
 
 The recurrence is linear, ``h_t = a_t ⊙ h_{t−1} + b_t`` with ``a_t = f′_t``, so it
-runs as one `jax.lax.associative_scan` (`recurrence.linear_recurrence`); the
+runs as one `jax.lax.associative_scan` (`linear_scan.linear_recurrence`); the
 normalisation makes it a convex combination, so ``h`` stays within the range of
 the candidates (time-independent scale, paper Sec. 3.2).
 
@@ -24,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import linear_scan, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import register
@@ -48,7 +48,7 @@ class MinLSTMLayer(MinLSTMOptions):
         z = recurrence.time_major(x) @ kernel + bias  # [T, B, 3H]
         f, i, candidate = jax.nn.sigmoid(z[..., :H]), jax.nn.sigmoid(z[..., H : 2 * H]), z[..., 2 * H :]
         a, b = f / (f + i), i / (f + i) * candidate
-        h = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
+        h = linear_scan.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
         return h, h
 
 

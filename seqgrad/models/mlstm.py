@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import linear_scan, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import check_heads, register
@@ -104,7 +104,7 @@ class MLSTMLayer(MLSTMOptions):
                 return jnp.pad(outer, ((0, 0),) * 3 + ((0, 1), (0, 0)))
 
             delta = jax.tree.map(embed, recurrence.time_major(perturbation))
-        memory = recurrence.linear_recurrence(a, b, perturbation=delta, truncate=truncate)
+        memory = linear_scan.linear_recurrence(a, b, perturbation=delta, truncate=truncate)
         C, n = memory[..., :d, :], memory[..., d, :]
         readout = jnp.einsum("tbgij,tbgj->tbgi", C, q)
         norm = jnp.maximum(jnp.abs(jnp.sum(n * q, axis=-1, keepdims=True)), 1.0)

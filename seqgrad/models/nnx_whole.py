@@ -18,9 +18,9 @@ the Jacobians are ``∂y_{T−1}/∂δ_t`` (``probe_is_state`` is False).
 A Lyapunov request runs the module once to record the inputs the cell receives,
 then the cell's own recurrence over them under the shared scan, from the cell's
 ``initialize_carry``: the exponents are those of the named cell's recurrence
-along the model's trajectory. `recurrence.SquaredNorms` requests are refused with
-`recurrence.SquaredNormsUnsupported` (`seqgrad.gradflow.jacobian_profile` then
-pulls back the perturbation itself); a `recurrence.Remat` block is ignored.
+along the model's trajectory. `perturbation.SquaredNorms` requests are refused with
+`perturbation.SquaredNormsUnsupported` (`seqgrad.gradflow.jacobian_profile` then
+pulls back the perturbation itself); a `perturbation.Remat` block is ignored.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from flax import nnx
 
 from seqgrad.models import recurrence, step_model, tangent_frame
 from seqgrad.models.base import RecurrentModel
+from seqgrad.models.perturbation import Remat, SquaredNorms, SquaredNormsUnsupported
 
 Array = jax.Array
 
@@ -136,12 +137,12 @@ class NNXModule(RecurrentModel):
 
     def _layer(self, x, perturbation=None, site="hidden", truncate=None):
         params = self.param("module", lambda key: self.held.params)
-        if isinstance(perturbation, recurrence.Remat):
+        if isinstance(perturbation, Remat):
             perturbation = perturbation.delta
-        if isinstance(perturbation, recurrence.SquaredNorms):
-            raise recurrence.SquaredNormsUnsupported("a whole NNX model takes an array perturbation, not SquaredNorms")
+        if isinstance(perturbation, SquaredNorms):
+            raise SquaredNormsUnsupported("a whole NNX model takes an array perturbation, not SquaredNorms")
         delta, spec, request = tangent_frame.split(perturbation)
-        if isinstance(delta, recurrence.Remat):
+        if isinstance(delta, Remat):
             delta = delta.delta
         names = step_model.site_names(len(self.carry_sizes), -1)
         leaves = tuple(range(len(names))) if site == "state" else (names.index(site),)

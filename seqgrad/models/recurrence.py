@@ -1,92 +1,37 @@
-"""The one shared recurrence: a pure cell step run over time with `jax.lax.scan`.
+"""The shared step-wise recurrence: a pure cell step run over time with `jax.lax.scan`, and the perturbation site.
 
-Every recurrent architecture in seqgrad is written as a *step* on a carry, a dict
-of arrays such as ``{"h": [B, H]}`` or ``{"h": [B, H], "c": [B, H]}``:
+A recurrent layer is a *step* on a carry, a dict of ``[B, ...]`` arrays such as
+``{"h": [B, H]}`` or ``{"h": [B, H], "c": [B, H]}``, that `scan` runs over time:
 
-    carry_t = step(carry_{t-1}, input_t)
+    carry_t = step(carry_{t-1}, input_t),    carry_t[site] <- carry_t[site] + δ_t.
 
-and this module runs it over time. It is also where the gradient-flow
-perturbation enters: after every step a perturbation ``δ_t`` is added to one
-entry of the carry (the *site*),
+The perturbation ``δ_t`` enters one entry (the *site*) after every step, before the
+carry is emitted and handed on. With ``δ = 0`` nothing changes, and
+``∂carry_{T-1}[site]/∂δ_t`` is ``∂h_{T-1}/∂h_t`` along every path of the recurrence
+(`seqgrad.gradflow.state_jacobians`): a model only names its carry entries.
 
-    carry_t[site] <- carry_t[site] + δ_t,
+A layer ``(x [B, T, D], perturbation [B, T, ...] | None, site, truncate) -> (h, probe)``
+hands its perturbation to `scan_layer` (time-major: ``scan(..., perturbation=time_major(δ))``)
+and gets truncated BPTT, Lyapunov exponents and the requests of `seqgrad.models.perturbation`
+with no further code (a linear recurrence: `seqgrad.models.linear_scan`; a whole model:
+docs/own_architecture.md):
 
-before the carry is emitted and handed to the next step. With ``δ = 0`` the
-output is unchanged, and ``∂ carry_{T-1}[site] / ∂ δ_t`` is exactly
-``∂ h_{T-1} / ∂ h_t`` along every path of the recurrence, which is what
-`seqgrad.gradflow.state_jacobians` differentiates. No model has to know about
-it: a model only names its carry entries.
+    out = recurrence.scan_layer(step, carry, inputs, perturbation=perturbation,
+                                site="h", truncate=truncate, unroll=self.unroll)
+    return out["h"], out["h"]
 
-Linear recurrences ``s_t = a_t ⊙ s_{t-1} + b_t`` (LRU, minGRU) run with
-`linear_recurrence`, a `jax.lax.associative_scan`; adding ``δ_t`` after the
-step is the same as adding it to ``b_t``.
-
-Lyapunov exponents travel with the perturbation, never through module state.
-`seqgrad.models.base.RecurrentModel` called with ``lyapunov=LyapunovSpec(k, ...)``
-wraps the top layer's perturbation in a `tangent_frame.Tracked`; the `scan` (or
-`linear_recurrence`) that receives it carries k tangent vectors through its step
-(`seqgrad.models.tangent_frame`), and the model returns the resulting
-`LyapunovStats` in the flax collection ``"lyapunov"``:
+A layer may transform the perturbation with `jax.tree.map` (it maps the wrapped array);
+adding a Lyapunov-tracked one by hand (``b + delta``) raises a `TypeError` that points
+here. Lyapunov exponents travel with the perturbation: `RecurrentModel` called with
+``lyapunov=LyapunovSpec(k, ...)`` wraps the top layer's in a `tangent_frame.Tracked`, the
+scan it reaches carries k tangent vectors, and the model returns `LyapunovStats` in the
+flax collection ``"lyapunov"`` (`LYAPUNOV`), eagerly, under `jax.jit` and `jax.vmap` alike:
 
     _, state = model.apply(params, x, return_probe=True,
                            lyapunov=LyapunovSpec(8, burn_in=100), mutable=["lyapunov"])
     stats = state["lyapunov"]["stats"]        # LyapunovStats; stats.exponents: [8]
 
-Being an output, this works the same eagerly, under `jax.jit` (cached calls too)
-and under `jax.vmap` over parameter sets. Direct use without a model:
-``scan(..., lyapunov=spec)`` adds ``out["lyapunov"]`` and
-``linear_recurrence(..., lyapunov=spec)`` returns ``(s, stats)``.
-
-The pattern a layer follows (``layer(x [B, T, D], perturbation [B, T, ...] | None,
-site=..., truncate=None) -> (h, probe)``), which gives it gradient-flow
-perturbations, truncated BPTT and Lyapunov exponents with no further code:
-
-* step-wise: hand the batch-major ``perturbation`` to `scan_layer` (or, time-major,
-  ``scan(..., perturbation=time_major(perturbation))``), never add it by hand:
-
-      out = recurrence.scan_layer(step, carry, inputs, perturbation=perturbation,
-                                  site="h", truncate=truncate, unroll=self.unroll)
-      return out["h"], out["h"]
-
-* linear ``s_t = a_t ⊙ s_{t-1} + b_t``: pass it to `linear_recurrence`, which adds it
-  to ``b`` (for complex ``b`` in the real view ``[Re, Im]`` on the last axis):
-
-      s = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)  # [B, T, ...]
-
-  (or, time-major, ``linear_recurrence(a, b, perturbation=time_major(perturbation),
-  truncate=truncate)``)
-
-* the model: declare the options once in a flax Module (``class MOptions(nn.Module)``
-  with ``hidden_size`` and the options), then ``class MLayer(MOptions)`` (the layer's
-  ``__call__``) and ``class M(RecurrentModel, MOptions)`` with ``layer = MLayer``;
-  `RecurrentModel` stacks the layers, hands the perturbation (tracked when Lyapunov
-  exponents are requested) to the top layer and sows the statistics.
-
-A layer may transform the perturbation with `jax.tree.map` (it maps the wrapped
-array). Adding a Lyapunov-tracked perturbation by hand (``b + delta``) raises a
-`TypeError` that points here. The recorded recurrence is the one the top layer's
-perturbation enters: the state at the perturbation site's layer.
-
-Rematerialisation travels the same way. ``scan(..., remat_block=B)`` runs the
-recurrence as an outer scan over ``⌈T/B⌉`` blocks of B steps whose body is
-`jax.checkpoint`-ed: reverse mode then stores the carry at every block boundary
-plus the residuals of one block at a time (recomputed from its boundary carry),
-``O(T/B + B)`` carries instead of ``O(T)`` step residuals, for one extra forward
-pass. The values and gradients are those of the plain scan. A model is asked for it
-by wrapping its perturbation, ``Remat(delta, B)`` (batch-major, as the model
-receives it); `scan_layer` and `scan` unwrap it, `linear_recurrence` ignores the
-block (an associative scan has no sequential chain of residuals to cut).
-`seqgrad.gradflow.jacobian_profile` uses this for its ``remat_block`` option.
-
-Squared norms of the site's adjoint. In place of a perturbation, a step-wise scan
-also takes ``SquaredNorms(s)`` (``s: [B, T]``, zeros): the carry is left as it is
-(``carry_t[site] + 0·s_t``, an identity with a custom VJP), and the cotangent of
-``s_t`` is ``‖g_t‖²``, ``g_t = ∂L/∂carry_t[site]`` the site's adjoint, which is
-the adjoint of a perturbation ``δ_t``. A reverse pass of a ``[T, n]`` perturbation
-materialises every ``g_t``; one of ``s`` returns only ``[T]`` numbers, which is all
-a Frobenius norm needs (`seqgrad.gradflow.jacobian_profile`). It may be wrapped
-in `Remat`. `linear_recurrence`, and any arithmetic on it, raise
-`SquaredNormsUnsupported` (a `TypeError`).
+Directly: ``scan(..., lyapunov=spec)`` adds ``out["lyapunov"]``.
 """
 
 from __future__ import annotations
@@ -99,7 +44,7 @@ import jax
 import jax.numpy as jnp
 
 from seqgrad.models import tangent_frame
-from seqgrad.models.tangent_frame import LyapunovSpec, LyapunovStats
+from seqgrad.models.perturbation import Remat, SquaredNorms, Window, WindowUnsupported, norm_tap, split_remat
 
 Array = jax.Array
 Carry = dict[str, Array]
@@ -108,125 +53,7 @@ Step = Callable[[Carry, Any], Carry]
 # Key of the Lyapunov statistics in the outputs of `scan` and in the model's flax collection.
 LYAPUNOV = "lyapunov"
 
-__all__ = ["LYAPUNOV", "LyapunovSpec", "LyapunovStats", "Remat", "SquaredNorms", "SquaredNormsUnsupported",
-           "Window", "WindowUnsupported",
-           "batch_major", "linear_layer", "linear_recurrence", "scan",
-           "scan_layer", "time_major", "truncate_inputs"]
-
-
-@jax.tree_util.register_pytree_node_class
-class Remat:
-    """A perturbation ``delta`` that also asks the scan it enters to rematerialise in blocks of ``block`` steps.
-
-    ``block`` (an int >= 1) is static pytree data, so `jax.tree.map` maps ``delta``
-    and keeps the request. Like a Lyapunov-tracked perturbation it is not an
-    array: pass it as ``perturbation=`` to `scan`, `scan_layer` or `linear_recurrence`.
-    """
-
-    def __init__(self, delta: Any, block: int):
-        self.delta, self.block = delta, block
-
-    def tree_flatten(self):
-        return (self.delta,), self.block
-
-    @classmethod
-    def tree_unflatten(cls, block, children):
-        return cls(children[0], block)
-
-
-class WindowUnsupported(TypeError):
-    """A `Window` request reached code that only takes an array perturbation (not a step-wise `scan`)."""
-
-
-@jax.tree_util.register_pytree_node_class
-class Window:
-    """A perturbation ``delta`` (``[B, W, ...]``) of the last W steps only, after ``lead`` steps run forward only.
-
-    `scan` runs the first ``lead`` steps as a scan of their own, with no perturbation,
-    then the last W steps with ``delta``: since nothing differentiated enters the lead,
-    reverse mode never runs through it, so ``∂h_(L−1)/∂h_t`` for the last W steps of an
-    L-step sequence costs W reverse steps per cotangent instead of L (a burn-in, or the
-    singular values of the nearest distances of `seqgrad.gradflow.jacobian_profile`).
-    ``lead`` is static pytree data; ``delta`` may wrap `Remat` or `SquaredNorms`. Only a
-    step-wise `scan` takes it: arithmetic on it, or `linear_recurrence`, raise
-    `WindowUnsupported` (the caller then pads ``delta`` with zeros instead).
-    """
-
-    def __init__(self, delta: Any, lead: int):
-        self.delta, self.lead = delta, lead
-
-    def tree_flatten(self):
-        return (self.delta,), self.lead
-
-    @classmethod
-    def tree_unflatten(cls, lead, children):
-        return cls(children[0], lead)
-
-    def _refuse(self, *_):
-        raise WindowUnsupported("a Window perturbation is not an array: only recurrence.scan takes it")
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = __rmatmul__ = _refuse
-    __getitem__ = __array__ = _refuse
-
-
-class SquaredNormsUnsupported(TypeError):
-    """A `SquaredNorms` request reached code that only takes an array perturbation."""
-
-
-@jax.tree_util.register_pytree_node_class
-class SquaredNorms:
-    """Asks a step-wise `scan` for ``‖∂L/∂carry_t[site]‖²`` as the cotangent of ``s`` (``[B, T]``, batch-major).
-
-    Not an array: arithmetic on it raises `SquaredNormsUnsupported`, so a layer
-    that transforms its perturbation by hand, or a linear recurrence, refuses it
-    instead of computing something else. The pullback of ``s`` is quadratic in
-    its cotangent (not a linear map): call it (vmap it), do not transpose or
-    differentiate it further.
-    """
-
-    def __init__(self, s: Any):
-        self.s = s
-
-    def tree_flatten(self):
-        return (self.s,), None
-
-    @classmethod
-    def tree_unflatten(cls, _, children):
-        return cls(children[0])
-
-    def _refuse(self, *_):
-        raise SquaredNormsUnsupported("a SquaredNorms request is not an array: only recurrence.scan takes it")
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __matmul__ = __rmatmul__ = _refuse
-    __getitem__ = __array__ = _refuse
-
-
-@jax.custom_vjp
-def _norm_tap(parts: tuple, s: Array) -> tuple:
-    """Identity on ``parts`` (the site's carry entries, ``[B, n_i]`` each); ``s: [B]`` receives ``Σ_i ‖g_i‖²``."""
-    del s
-    return parts
-
-
-def _norm_tap_fwd(parts, s):
-    return parts, s
-
-
-def _norm_tap_bwd(s, g):
-    return g, sum(jnp.sum(gi * gi, axis=-1) for gi in g).astype(s.dtype)
-
-
-_norm_tap.defvjp(_norm_tap_fwd, _norm_tap_bwd)
-
-
-def _split_remat(perturbation: Any) -> tuple[Any, int | None]:
-    """``perturbation -> (perturbation without the `Remat` wrapper, its block or None)`` (also inside `Tracked`)."""
-    if isinstance(perturbation, Remat):
-        return perturbation.delta, perturbation.block
-    if isinstance(perturbation, tangent_frame.Tracked) and isinstance(perturbation.delta, Remat):
-        inner = perturbation.delta
-        return tangent_frame.Tracked(inner.delta, perturbation.request), inner.block
-    return perturbation, None
+__all__ = ["LYAPUNOV", "batch_major", "scan", "scan_layer", "time_major"]
 
 
 def scan(
@@ -239,7 +66,7 @@ def scan(
     site: str | tuple[str, ...] = "h",
     truncate: int | Array | None = None,
     unroll: int = 1,
-    lyapunov: LyapunovSpec | None = None,
+    lyapunov: tangent_frame.LyapunovSpec | None = None,
     remat_block: int | None = None,
 ) -> tuple[Carry, dict[str, Array]]:
     """Runs ``step`` over the time axis of ``inputs``.
@@ -253,7 +80,8 @@ def scan(
         step (shape of ``carry[site]`` per step), or a `tangent_frame.Tracked` one
         (from `RecurrentModel`), whose Lyapunov request this scan then fulfils, or
         a `Remat` one (see ``remat_block``), or `SquaredNorms` (``s: [T, B]``): then
-        the cotangent of ``s_t`` is the squared norm of the site's adjoint.
+        the cotangent of ``s_t`` is the squared norm of the site's adjoint, or a
+        `Window` one (the lead steps run forward only; no truncate, no lyapunov).
       site: the carry entry the perturbation enters, or a tuple of entries: then
         ``δ_t`` is their concatenation along the last axis, split among them.
       truncate: optional (possibly traced) int k: the carry entering step ``T - k``
@@ -263,7 +91,7 @@ def scan(
         the last k steps, which is how `seqgrad.gradflow` decomposes a weight
         gradient by distance from the loss.
       unroll: `lax.scan` unroll factor.
-      lyapunov: optional `LyapunovSpec`: also carry a tangent frame through the
+      lyapunov: optional `tangent_frame.LyapunovSpec`: also carry a tangent frame through the
         step and return its `LyapunovStats` as ``out["lyapunov"]``.
       remat_block: optional B >= 1: run ``⌈T/B⌉`` `jax.checkpoint`-ed blocks of B
         steps (the last one shorter when B does not divide T), so reverse mode
@@ -281,7 +109,7 @@ def scan(
         return _windowed_scan(step, carry, inputs, perturbation, emit=emit, site=site, truncate=truncate,
                               unroll=unroll, lyapunov=lyapunov, remat_block=remat_block)
 
-    perturbation, block = _split_remat(perturbation)
+    perturbation, block = split_remat(perturbation)
     remat_block = block if remat_block is None else remat_block
     if remat_block is not None and (isinstance(remat_block, bool) or not isinstance(remat_block, int)
                                     or remat_block < 1):
@@ -305,7 +133,7 @@ def scan(
             carry, frame = advance(carry, x_t, frame)
         if norms:
             keys = (site,) if isinstance(site, str) else site
-            tapped = _norm_tap(tuple(carry[key] for key in keys), delta_t)
+            tapped = norm_tap(tuple(carry[key] for key in keys), delta_t)
             carry = {**carry, **dict(zip(keys, tapped))}
         elif delta_t is not None:
             carry = _perturb(carry, site, delta_t)
@@ -401,83 +229,6 @@ def scan_layer(
     delta = None if perturbation is None else time_major(perturbation)
     _, out = scan(step, carry, inputs, emit=emit, perturbation=delta, site=site, truncate=truncate, unroll=unroll)
     return {name: batch_major(out[name]) for name in emit}
-
-
-def truncate_inputs(a: Array, b: Array, truncate: int | Array | None) -> tuple[Array, Array]:
-    """Truncated BPTT for `linear_recurrence`: stops gradients of ``a_t, b_t`` for ``t < T - k``.
-
-    For ``s_t = a_t s_{t-1} + b_t`` this is exactly `scan`'s ``truncate``: the state
-    entering step ``T - k`` becomes a constant, the last k steps stay differentiable.
-    """
-    if truncate is None:
-        return a, b
-    early = (jnp.arange(a.shape[0]) < a.shape[0] - truncate).reshape((-1,) + (1,) * (a.ndim - 1))
-    stop = jax.lax.stop_gradient
-    return jnp.where(early, stop(a), a), jnp.where(early, stop(b), b)
-
-
-def linear_recurrence(
-    a: Array,
-    b: Array,
-    initial: Array | None = None,
-    *,
-    perturbation: Any = None,
-    truncate: int | Array | None = None,
-    lyapunov: LyapunovSpec | None = None,
-):
-    """Solves ``s_t = a_t ⊙ s_{t-1} + b_t`` for all t with an associative scan.
-
-    Args:
-      a: ``[T, ...]`` multiplicative coefficients (real or complex), broadcastable to ``b``.
-      b: ``[T, ...]`` additive inputs.
-      initial: optional ``s_{-1}`` of shape ``b.shape[1:]`` (zero if omitted).
-      perturbation: optional time-major ``δ`` added to ``b`` (the same as adding it
-        to ``s_t`` after the step); for complex ``b`` its real view ``[Re, Im]`` on
-        the last axis (twice as wide). May be a `tangent_frame.Tracked` one, or a
-        `Remat` one (its block is ignored here).
-      truncate: optional k, `truncate_inputs` applied after the perturbation is added
-        (so, as in `scan`, perturbations before step ``T - k`` are cut off too).
-      lyapunov: optional `LyapunovSpec`: also return the exponents of the recurrence.
-
-    Returns:
-      ``s``: ``[T, ...]``, or ``(s, LyapunovStats)`` when ``lyapunov`` is given.
-      Cost O(T) work, O(log T) depth (Blelloch 1990).
-    """
-    if isinstance(perturbation, Window):
-        raise WindowUnsupported("linear_recurrence takes an array perturbation, not a Window")
-    delta, requested, request = tangent_frame.split(_split_remat(perturbation)[0])
-    if isinstance(delta, SquaredNorms):
-        raise SquaredNormsUnsupported("linear_recurrence takes an array perturbation, not SquaredNorms")
-    if delta is not None:
-        if jnp.iscomplexobj(b) and not jnp.iscomplexobj(delta):
-            n = b.shape[-1]
-            delta = jax.lax.complex(delta[..., :n], delta[..., n:])
-        b = b + delta
-    a, b = truncate_inputs(jnp.broadcast_to(a, b.shape), b, truncate)
-    if initial is not None:
-        b = b.at[0].add(a[0] * initial)
-    spec = lyapunov or requested
-    stats = None if spec is None else tangent_frame.diagonal(jnp.broadcast_to(a, b.shape), spec)
-    if request is not None:
-        request.deliver(stats)
-
-    def combine(left, right):
-        a_l, b_l = left
-        a_r, b_r = right
-        return a_r * a_l, a_r * b_l + b_r
-
-    _, s = jax.lax.associative_scan(combine, (a, b), axis=0)
-    return s if lyapunov is None else (s, stats)
-
-
-def linear_layer(a: Array, b: Array, *, perturbation: Any = None, truncate: int | Array | None = None) -> Array:
-    """`linear_recurrence` as a layer calls it: time-major ``a, b``, the layer's batch-major perturbation.
-
-    Returns:
-      ``s``: ``[B, T, ...]`` (batch-major).
-    """
-    delta = None if perturbation is None else time_major(perturbation)
-    return batch_major(linear_recurrence(a, b, perturbation=delta, truncate=truncate))
 
 
 def time_major(x):

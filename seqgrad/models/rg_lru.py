@@ -16,7 +16,7 @@ with ``c = 8`` (``c`` option); ``constant_gate=True`` fixes ``r_t = 1``, so that
 ``W_in: [D, H]``, ``W_a, W_x: [H, H]``, ``Λ, b_a, b_x: [H]``.
 
 The recurrence is linear and diagonal in ``h``: one `jax.lax.associative_scan`
-(`recurrence.linear_recurrence`). ``a_t`` is computed in log space (``log a_t =
+(`linear_scan.linear_recurrence`). ``a_t`` is computed in log space (``log a_t =
 −c·softplus(−Λ)·r_t``), as in the paper, and ``√(1 − a_t²)`` as
 ``√(−expm1(2 log a_t))``, accurate for ``a`` near 1.
 
@@ -48,7 +48,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import linear_scan, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import check_bool, register
@@ -95,7 +95,7 @@ def layer_terms(params, x, *, c: float = 8.0, normalize: bool = True, constant_g
       The layer itself computes exactly this (one shared code path).
     """
     a, b, v = _coefficients(params, x @ params["input_kernel"], c, normalize, constant_gate)
-    return {"a": a, "v": v, "h": recurrence.linear_recurrence(a, b)}
+    return {"a": a, "v": v, "h": linear_scan.linear_recurrence(a, b)}
 
 
 def zero_state_fraction(a):
@@ -165,7 +165,7 @@ class RGLRULayer(RGLRUOptions):
         u = recurrence.time_major(x) @ W_in  # [T, B, H]
         a, b, _ = _coefficients({"gate_kernel": W_gates, "gate_bias": b_gates, "a_param": lam}, u, self.c,
                                 self.normalize, self.constant_gate)
-        h = recurrence.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
+        h = linear_scan.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
         return h, h
 
 

@@ -13,7 +13,7 @@ components per channel, row-vector convention:
 
 ``b_Δ`` starts at ``softplus⁻¹(Δ₀)``, ``Δ₀`` log-uniform in ``[dt_min, dt_max]``
 (paper: 0.001, 0.1). The recurrence is linear and diagonal: one
-`jax.lax.associative_scan` (`recurrence.linear_recurrence`) over ``[T, B, H, N]``.
+`jax.lax.associative_scan` (`linear_scan.linear_recurrence`) over ``[T, B, H, N]``.
 
 The state is ``H × N``, bigger than ``H``. The ``"hidden"`` site adds ``δ_t[k]`` to
 every state component of channel k (``s_t[k, :] += δ_t[k]``) and the probe is the
@@ -31,7 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seqgrad.models import recurrence
+from seqgrad.models import linear_scan, recurrence
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.initializers import input_initializer
 from seqgrad.models.registry import check_positive, register
@@ -84,7 +84,7 @@ class S6Layer(S6Options):
         delta = None
         if perturbation is not None:  # δ_t[k] enters every state component of channel k
             delta = jax.tree.map(lambda d: d[..., None], recurrence.time_major(perturbation))
-        s = recurrence.linear_recurrence(a, b, perturbation=delta, truncate=truncate)
+        s = linear_scan.linear_recurrence(a, b, perturbation=delta, truncate=truncate)
         h = jnp.sum(s * C_t, axis=-1) + D * u
         return recurrence.batch_major(h), recurrence.batch_major(jnp.mean(s, axis=-1))
 

@@ -121,7 +121,7 @@ class Tracked:
 
     It is not an array: arithmetic on it raises, so a layer that adds the
     perturbation by hand must pass it to `recurrence.scan` or
-    `recurrence.linear_recurrence` (``perturbation=``) instead.
+    `linear_scan.linear_recurrence` (``perturbation=``) instead.
     """
 
     def __init__(self, delta: Array, request: Request):
@@ -137,7 +137,7 @@ class Tracked:
     def _refuse(self, *_):
         raise TypeError(
             "a Lyapunov-tracked perturbation is not an array: pass it as `perturbation=` to "
-            "recurrence.scan or recurrence.linear_recurrence (see the seqgrad.models.recurrence docstring)"
+            "recurrence.scan or linear_scan.linear_recurrence (see the seqgrad.models.recurrence docstring)"
         )
 
     __add__ = __radd__ = __sub__ = __mul__ = __rmul__ = __getitem__ = __array__ = _refuse

@@ -34,7 +34,8 @@ import dataclasses
 import sys
 import time
 
-from seqgrad.gradflow import profile
+from seqgrad.gradflow.budget import MAX_EXACT_ELEMENTS
+from seqgrad.gradflow.sites import site_width
 from seqgrad.jobs.gradient_flow import compilation, conditions, config as config_lib, entries as entries_lib
 from seqgrad.jobs.gradient_flow import measurements
 from seqgrad.jobs.gradient_flow.config import validate
@@ -58,10 +59,10 @@ def run(config, workdir: str) -> Report:
     entries = entries_lib.build_entries(config)
     for e in entries:
         if config.method == "auto" and e.method == "sketch":
-            T, n = max(config.conditions.T), profile.site_width(e.model, e.site)
+            T, n = max(config.conditions.T), site_width(e.model, e.site)
             print(f"config.method='auto': {e.name} is measured by the sketch (‖J(d)‖_F by probes): its exact stack "
                   f"would hold T·n² = {T}·{n}² = {T * n * n:.3g} numbers per sequence, above "
-                  f"{profile.MAX_EXACT_ELEMENTS:.3g}", file=sys.stderr, flush=True)
+                  f"{MAX_EXACT_ELEMENTS:.3g}", file=sys.stderr, flush=True)
     cache = compilation.compilation_cache(config, workdir)
     start = time.perf_counter()
     keys = {e.name: measurements.inputs.measurement_inputs(e, config)[1] for e in entries}  # drawn here: the threads execute nothing

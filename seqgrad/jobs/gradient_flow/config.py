@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from seqgrad import checks
-from seqgrad.gradflow import profile
+from seqgrad.gradflow.budget import METHODS
 from seqgrad.jobs.gradient_flow import conditions
 from seqgrad.train import resources
 
@@ -52,8 +52,8 @@ def validate(config) -> None:
         raise ValueError(f"config.T={config.T!r} is invalid: it must be >= 2")
     if not 0 < config.horizon_threshold < 1:
         raise ValueError(f"config.horizon_threshold={config.horizon_threshold!r} is invalid: it must lie in (0, 1)")
-    if config.method not in profile.METHODS:
-        raise ValueError(f"config.method={config.method!r} is invalid; valid choices: {list(profile.METHODS)}")
+    if config.method not in METHODS:
+        raise ValueError(f"config.method={config.method!r} is invalid; valid choices: {list(METHODS)}")
     lyap_burn_in = config.lyapunov.burn_in
     if isinstance(lyap_burn_in, bool) or not isinstance(lyap_burn_in, int) or lyap_burn_in < -1:
         raise ValueError(f"config.lyapunov.burn_in={lyap_burn_in!r} is invalid: an integer >= 0, or -1 (config.burn_in)")

@@ -16,7 +16,8 @@ from typing import Any
 import flax.linen as nn
 
 from seqgrad import models, modelspec
-from seqgrad.gradflow import profile
+from seqgrad.gradflow.budget import choose_method
+from seqgrad.gradflow.sites import site_width
 from seqgrad.jobs import trained
 from seqgrad.jobs.gradient_flow import conditions, extra_entries
 from seqgrad.jobs.gradient_flow.config import validate
@@ -35,7 +36,7 @@ class Entry:
     init: str = ""
     workdir: str | None = None  # a trained run whose parameters are measured (None: initialisations)
     modules: int = 0  # clockwork modules whose diagonal blocks are measured (0: none)
-    method: str = "exact"  # how the state Jacobians are measured (`seqgrad.gradflow.profile.choose_method`)
+    method: str = "exact"  # how the state Jacobians are measured (`seqgrad.gradflow.budget.choose_method`)
     trained: Any = dataclasses.field(default=None, compare=False)  # `trained.TrainedRun` of ``workdir``
 
     @property
@@ -69,8 +70,8 @@ def build_entries(config) -> list[Entry]:
             raise ValueError(f"config.entries.{name}: {err}") from err
         conditions.check_init(name, arch, init)
         modules = int(getattr(model, "num_modules", 0)) if arch == "multiscale_rnn" else 0
-        width, T = profile.site_width(model, spec.site), max(config.conditions.T)
-        method = profile.choose_method(T, width, config.method)
+        width, T = site_width(model, spec.site), max(config.conditions.T)
+        method = choose_method(T, width, config.method)
         entries.append(Entry(name, arch, options, spec.site, model, init, spec.get("workdir") or None, modules,
                              method, run))
     return entries

@@ -6,7 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqgrad.gradflow import profile
+from seqgrad.gradflow.adjoints import probe_adjoints
+from seqgrad.gradflow.budget import default_distances
+from seqgrad.gradflow.sites import site_width
 from seqgrad.jobs.gradient_flow.config import burn_in, computed_lengths, lengths_of, sequence_length
 from seqgrad.jobs.gradient_flow.inputs import draw_inputs
 
@@ -14,11 +16,11 @@ from seqgrad.jobs.gradient_flow.inputs import draw_inputs
 def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
     """The profiles of ``method="sketch"`` without any ``[T, n, n]`` stack: ``{"T{T}/quantity": [C, S, I, ...]}``.
 
-    Per sequence and length T, `seqgrad.gradflow.profile`'s reverse passes through the
+    Per sequence and length T, the reverse passes of `seqgrad.gradflow.adjoints` through the
     perturbation site give ``‖J(d)‖_F`` for every d: from ``config.sketch.num_probes`` = k
     random orthonormal probes (orthogonal Hutchinson, unbiased for ``‖J(d)‖_F²``; exact when
     k >= n), or exactly from the n basis cotangents when ``config.sketch.num_singular`` = r > 0,
-    which also give the r largest singular values at `profile.default_distances` (NaN at other
+    which also give the r largest singular values at `default_distances` (NaN at other
     distances). The profile every summary reads (``spectral_norm``) is then ``‖J(d)‖_F``,
     recorded as ``profile_norm = "frobenius"``: ``‖J‖₂ ≤ ‖J‖_F ≤ √n·‖J‖₂``, so ratios to
     ``‖J(1)‖`` and decay rates differ from the spectral ones by at most ``ln √n`` in total.
@@ -28,7 +30,7 @@ def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
     lengths, L, B = computed_lengths(config, lengths_of(config)), sequence_length(config), burn_in(config)
     r = int(sk.num_singular)
     remat = int(sk.remat_block) or None
-    n = profile.site_width(entry.model, entry.site)
+    n = site_width(entry.model, entry.site)
     k = n if r else min(int(sk.num_probes), n)
     S, I = keys.shape[0], config.num_inputs
     probe_keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 7), scales.shape[0] * S * I)
@@ -38,7 +40,7 @@ def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
         probes = jnp.broadcast_to(jnp.eye(n, dtype=dtype), probes.shape)
     out = {}
     for T in lengths:
-        d = profile.default_distances(T) if r else np.zeros((0,), int)
+        d = default_distances(T) if r else np.zeros((0,), int)
         end = L if B else T  # after a burn-in the window is the last T of L steps
         positions = jnp.asarray(end - 1 - d, jnp.int32)
 
@@ -47,8 +49,8 @@ def sketch_summaries(entry, config, dtype, params, keys, scales) -> dict:
 
             def one(args):
                 x, q = args
-                res = profile._adjoints(entry.model, seed_params, scale * x[:end], q, positions if r else None,
-                                        entry.site, None, remat)
+                res = probe_adjoints(entry.model, seed_params, scale * x[:end], q, positions if r else None,
+                                     entry.site, None, remat)
                 return res if r else (res, jnp.zeros((k, 0, n), dtype))
 
             return jax.lax.map(one, (xs, q_seed))
