@@ -2,7 +2,7 @@
 
 For each entry of ``experiments/gradient_flow.py``, the profile stacks of its C·S·I
 sequences (input scales × seeds × inputs; T ∈ ``conditions.T``) run through one
-`jax.lax.map` (`seqgrad.jobs.gradient_flow.measurements._stacks`), ``config.sequence_batch`` at a time.
+`jax.lax.map` (`seqgrad.jobs.gradient_flow.programs._stacks`), ``config.sequence_batch`` at a time.
 The script compiles the stacks at batch 1 and at each ``--batches`` value, runs each
 compiled program alternately (``--repeats`` rounds, median), checks that every batch
 gives the stacks of batch 1 exactly, and prints run seconds and the ratio
@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from experiments import gradient_flow  # noqa: E402
 from seqgrad.jobs.gradient_flow import programs  # noqa: E402
+from seqgrad.jobs.gradient_flow import config as config_lib  # noqa: E402
 from seqgrad.jobs.gradient_flow import entries as entries_lib  # noqa: E402
 from seqgrad.jobs.gradient_flow import inputs  # noqa: E402
 def stacks_program(entry, config, batch: int):
@@ -35,8 +36,10 @@ def stacks_program(entry, config, batch: int):
     config.sequence_batch = batch
     dtype, keys, scales = inputs.measurement_inputs(entry, config)
     params = inputs.params_fn(entry, config, dtype)(keys)
-    fn = jax.jit(lambda p, k, s: programs._stacks(entry, config, dtype, p, k, s))
-    return fn.lower(params, keys, scales).compile(), (params, keys, scales)
+    w = config_lib.windows(config)
+    data = inputs.data_fn(entry, config, dtype, w.sequence_length)(keys)
+    fn = jax.jit(lambda p, xs, s: programs._stacks(entry, config, w, p, xs, s))
+    return fn.lower(params, data["xs"], scales).compile(), (params, data["xs"], scales)
 
 
 def main(argv=None) -> None:

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 
 from experiments import gradient_flow  # noqa: E402
 from seqgrad.jobs.gradient_flow import summaries  # noqa: E402
+from seqgrad.jobs.gradient_flow import config as config_lib  # noqa: E402
 from seqgrad.jobs.gradient_flow import entries as entries_lib  # noqa: E402
 from seqgrad.jobs.gradient_flow import inputs  # noqa: E402
 from seqgrad.jobs.gradient_flow import programs  # noqa: E402
@@ -43,7 +44,9 @@ def profile(name: str, burn_in: int, args) -> np.ndarray:
     (entry,) = entries_lib.build_entries(config)
     dtype, keys, scales = inputs.measurement_inputs(entry, config)
     params = inputs.params_fn(entry, config, dtype)(keys)
-    stacks = jax.jit(lambda p, k, s: programs._stacks(entry, config, dtype, p, k, s))(params, keys, scales)
+    w = config_lib.windows(config)
+    data = inputs.data_fn(entry, config, dtype, w.sequence_length)(keys)
+    stacks = jax.jit(lambda p, xs, s: programs._stacks(entry, config, w, p, xs, s))(params, data["xs"], scales)
     J = np.asarray(stacks[args.window])[..., ::-1, :, :]  # by distance
     norms = np.linalg.norm(J, ord=2, axis=(-2, -1)).reshape(-1, args.window)
     return np.median(norms, axis=0), config

@@ -13,6 +13,7 @@ from experiments import gradient_flow
 from seqgrad.gradflow import seeds
 from seqgrad.jobs.gradient_flow import programs
 from seqgrad.jobs.gradient_flow import compilation
+from seqgrad.jobs.gradient_flow import config as config_lib
 from seqgrad.jobs.gradient_flow import entries as entries_lib
 from seqgrad.jobs.gradient_flow import inputs
 from seqgrad.jobs.gradient_flow import measurements
@@ -39,10 +40,10 @@ def test_entries_that_differ_only_in_their_initialisation_share_every_program():
     names = ("lstm_cell_fb0", "lstm_cell_fb5", "lstm_chrono", "lstm")
     compiled = {n: compilation.compile_measure(entries[n], config, keys, cache) for n in names}
     steps = {n: compilation.compile_step(entries[n], config, cache) for n in names}
-    # fb5 and chrono reuse fb0's three parts, its spectra (SVD) program and its step; the hidden-site LSTM its
-    # Lyapunov, seed-experiment, spectra (the same stack shapes) and step programs (none reads the site), not its
-    # profiles. The init programs differ (the biases are constants there).
-    assert cache.hits == 5 + 5 + 4
+    # fb5 and chrono reuse fb0's three parts, its spectra (SVD) program, its input draw and its step; the
+    # hidden-site LSTM its Lyapunov, seed-experiment, spectra (the same stack shapes), input-draw and step programs
+    # (none reads the site), not its profiles. The init programs differ (the biases are constants there).
+    assert cache.hits == 6 + 6 + 5
     fb0, fb5, chrono, lstm = (compiled[n].parts for n in names)
     assert fb0["profiles"] is fb5["profiles"] is chrono["profiles"] and lstm["profiles"] is not fb0["profiles"]
     assert fb0["lyapunov"] is lstm["lyapunov"] and steps["lstm_chrono"] is steps["lstm"]
@@ -124,8 +125,8 @@ def test_float64_recheck_fills_float32_underflow_with_the_float64_norms():
                                "default_input_scale": 3.0, "num_seeds": 1, "num_inputs": 1,
                                "seed_experiment.lengths": (4,)})
     (entry,) = entries_lib.build_entries(config)
-    dtype, keys, scales = inputs.measurement_inputs(entry, config)
-    raw, raw64 = measurements._measure_raw(entry, config, dtype, keys, scales)
+    measured = measurements.measure(entry, config)
+    raw, raw64 = measured.arrays, measured.float64
     norms32 = np.asarray(raw["T400/spectral_norm"], np.float64)[0, 0, 0]
     assert (norms32 == 0).any(), "the setting must underflow float32"
     assert list(raw64) == [400]
@@ -159,12 +160,13 @@ def test_batched_stacks_equal_one_sequence_at_a_time():
     (entry,) = entries_lib.build_entries(config)
     dtype, keys, scales = inputs.measurement_inputs(entry, config)
     params = inputs.params_fn(entry, config, dtype)(keys)
+    data = inputs.data_fn(entry, config, dtype, config_lib.windows(config).sequence_length)(keys)
     out = {}
     for batch in (1, 3, 8):
         with config.unlocked():
             config.sequence_batch = batch
         out[batch] = jax.tree.map(np.asarray, jax.jit(
-            lambda p, k, s: programs._stacks(entry, config, dtype, p, k, s))(params, keys, scales))
+            lambda p, xs, s: programs._stacks(entry, config, config_lib.windows(config), p, xs, s))(params, data["xs"], scales))
     for batch in (3, 8):
         for T in (5, 8):
             np.testing.assert_array_equal(out[batch][T], out[1][T])

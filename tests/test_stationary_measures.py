@@ -148,7 +148,8 @@ def test_burn_in_stacks_share_their_end_and_the_lyapunov_burn_in_follows():
     (entry,) = entries_lib.build_entries(config)
     dtype, keys, scales = jnp.float32, jax.random.split(jax.random.key(0), 1), jnp.asarray([1.0])
     params = inputs.params_fn(entry, config, dtype)(keys)
-    stacks = jax.jit(lambda p, k, s: programs._stacks(entry, config, dtype, p, k, s))(params, keys, scales)
+    xs = inputs.data_fn(entry, config, dtype, 20 + 48)(keys)["xs"]
+    stacks = jax.jit(lambda p, x, s: programs._stacks(entry, config, config_lib.windows(config), p, x, s))(params, xs, scales)
     assert list(stacks) == [48] and stacks[48].shape == (1, 1, 1, 48, 8, 8)
     x = inputs.draw_inputs(entry, config, keys[0], 20 + 48, dtype)[0][0]
     seed_params = jax.tree.map(lambda a: a[0], params)

@@ -34,7 +34,7 @@ import numpy as np
 
 from seqgrad.gradflow import attribution
 from seqgrad.jobs.gradient_flow import inputs, programs
-from seqgrad.jobs.gradient_flow.config import lengths_of
+from seqgrad.jobs.gradient_flow.config import Windows, windows
 from seqgrad.jobs.gradient_flow.entries import Entry
 
 
@@ -134,23 +134,27 @@ def time_step(compiled, entry: Entry, config) -> float:
     return float(np.median(times)) / config.T
 
 
-def compile_measure(entry: Entry, config, keys, cache: ProgramCache | None = None) -> programs.Measurement:
-    """`programs.measure_fn` of ``entry`` compiled ahead of time for ``keys`` (from `_inputs`); runs nothing.
+def compile_measure(entry: Entry, config, keys, cache: ProgramCache | None = None,
+                    w: Windows | None = None) -> programs.Measurement:
+    """`programs.measure_fn` of ``entry`` compiled ahead of time for ``keys`` (from
+    `inputs.measurement_inputs`) and the windows ``w``; runs nothing.
 
-    Each program with its `programs.options`; a program ``cache`` already holds is not compiled again."""
+    Each program with its `options`; a program ``cache`` already holds is not compiled again."""
     dtype, _, scales = inputs.measurement_inputs(entry, config)
     cache = ProgramCache() if cache is None else cache
+    w = windows(config) if w is None else w
     with jax.enable_x64(bool(config.float64)):
-        init = inputs.params_fn(entry, config, dtype)
-        params = jax.eval_shape(init, keys)
-        lowered = {name: fn.lower(params, keys, scales) for name, fn in programs.part_fns(entry, config, dtype).items()}
+        init, draw = inputs.params_fn(entry, config, dtype), inputs.data_fn(entry, config, dtype, w.sequence_length)
+        params, data = jax.eval_shape(init, keys), jax.eval_shape(draw, keys)
+        lowered = {name: fn.lower(params, data, scales) for name, fn in programs.part_fns(entry, config, dtype, w).items()}
         parts = {name: cache.compile(low, options(entry, config, name)) for name, low in lowered.items()}
         stacks = {k: v for k, v in lowered["profiles"].out_info.items() if k.startswith("stack/")}
         spectra = None if not stacks else cache.compile(
             programs.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),
             options(entry, config, "spectra"))
         init_program = cache.compile(init.lower(keys), options(entry, config, "init"))
-        return programs.Measurement(init_program, parts, spectra, lengths_of(config))
+        draw_program = cache.compile(draw.lower(keys), options(entry, config, "init"))
+        return programs.Measurement(init_program, draw_program, parts, spectra, w.lengths)
 
 
 def compile_recheck(entry: Entry, config, keys, scales, lengths, cache: ProgramCache | None = None):
@@ -161,17 +165,19 @@ def compile_recheck(entry: Entry, config, keys, scales, lengths, cache: ProgramC
         recheck = programs.norms_fn(entry, config, jnp.float64, lengths)
         scales64 = np.asarray(scales, np.float64)
         params = jax.eval_shape(recheck.init, keys)
-        lowered = recheck.stacks.lower(params, keys, scales64)
+        xs = jax.eval_shape(recheck.draw, keys)["xs"]
+        lowered = recheck.stacks.lower(params, xs, scales64)
         stacks = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in lowered.out_info.items()
                   if k.startswith("stack/")}
         return programs.Recheck(
             cache.compile(recheck.init.lower(keys), options(entry, config, "init")),
+            cache.compile(recheck.draw.lower(keys), options(entry, config, "init")),
             cache.compile(lowered, options(entry, config, "recheck")),
             cache.compile(recheck.top.lower(stacks), options(entry, config, "spectra")), recheck.lengths)
 
 
-def compile_entry(entry: Entry, config, keys, cache: ProgramCache):
+def compile_entry(entry: Entry, config, keys, cache: ProgramCache, w: Windows | None = None):
     """An entry's programs, compiled ahead of time (nothing executes: safe in a thread); the timed step
     only where ``config.timing.repeats`` > 0."""
     step = compile_step(entry, config, cache) if config.timing.repeats > 0 else None
-    return compile_measure(entry, config, keys, cache), step
+    return compile_measure(entry, config, keys, cache, w), step

@@ -8,7 +8,9 @@ last step, so the window of length T is the last T steps (`computed_lengths`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 
 from seqgrad import checks
 from seqgrad.gradflow.budget import METHODS
@@ -75,6 +77,36 @@ def validate(config) -> None:
     if isinstance(B, bool) or not isinstance(B, int) or B < 0:
         raise ValueError(f"config.burn_in={B!r} is invalid: an integer >= 0 (0: profiles from the zero state)")
     conditions.validate(config)
+
+
+@dataclasses.dataclass(frozen=True)
+class Windows:
+    """What the config means for every window the programs measure, computed once (`windows`).
+
+    Every input sequence is ``sequence_length = B + max(lengths)`` steps long; after a burn-in of
+    ``B`` steps every window of T steps ends at its last step, so only the longest window's stack is
+    computed (``computed``); with B = 0 every length is a zero-state prefix of its own.
+    """
+
+    lengths: tuple[int, ...]  # the conditions' T, sorted
+    burn_in: int  # B, config.burn_in
+    sequence_length: int  # L = B + max(lengths)
+    computed: tuple[int, ...]  # the windows whose stacks are computed
+    lyapunov_burn_in: int  # steps before the Lyapunov exponents are recorded
+    snippet: Mapping[int, tuple[int, ...]]  # T -> the lengths of the page's experiment at T
+
+    def computed_for(self, lengths) -> tuple[int, ...]:
+        """The windows computed for a subset ``lengths`` (the float64 recheck's suspect lengths)."""
+        lengths = tuple(sorted(set(int(T) for T in lengths)))
+        return lengths if not self.burn_in else (max(lengths),)
+
+
+def windows(config) -> Windows:
+    """The `Windows` of ``config``."""
+    lengths = lengths_of(config)
+    return Windows(lengths=lengths, burn_in=burn_in(config), sequence_length=sequence_length(config),
+                   computed=computed_lengths(config, lengths), lyapunov_burn_in=lyapunov_burn_in(config),
+                   snippet={T: snippet_lengths(config, T) for T in lengths})
 
 
 def burn_in(config) -> int:

@@ -10,13 +10,14 @@ optional measures, which are fields of its registry record
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
 
 from seqgrad import models, modelspec
-from seqgrad.gradflow.budget import choose_method
+from seqgrad.gradflow.budget import MAX_EXACT_ELEMENTS, choose_method
 from seqgrad.gradflow.sites import site_width
 from seqgrad.jobs import trained
 from seqgrad.jobs.gradient_flow import conditions, extra_entries
@@ -72,6 +73,10 @@ def build_entries(config) -> list[Entry]:
         modules = int(getattr(model, "num_modules", 0)) if arch == "multiscale_rnn" else 0
         width, T = site_width(model, spec.site), max(config.conditions.T)
         method = choose_method(T, width, config.method)
+        if config.method == "auto" and method == "sketch":
+            print(f"config.method='auto': {name} is measured by the sketch (‖J(d)‖_F by probes): its exact stack "
+                  f"would hold T·n² = {T}·{width}² = {T * width * width:.3g} numbers per sequence, above "
+                  f"{MAX_EXACT_ELEMENTS:.3g}", file=sys.stderr, flush=True)
         entries.append(Entry(name, arch, options, spec.site, model, init, spec.get("workdir") or None, modules,
                              method, run))
     return entries

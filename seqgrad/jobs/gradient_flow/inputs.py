@@ -50,6 +50,16 @@ def draw(entry, config, key, T: int, dtype, index=0):
     return (draw_params(entry, config, key, dtype, index), *draw_inputs(entry, config, key, T, dtype))
 
 
+def data_fn(entry, config, dtype, length: int):
+    """``keys [S] -> {"xs": [S, I, L, D], "x_long": [S, T_lyap, D], "target": [S, H]}``: every seed's inputs
+    (`draw_inputs`, L = ``length``), drawn once and shared by every program of the entry, jitted."""
+    def draw_all(keys):
+        xs, x_long, target = jax.vmap(lambda key: draw_inputs(entry, config, key, length, dtype))(keys)
+        return {"xs": xs, "x_long": x_long, "target": target}
+
+    return jax.jit(draw_all)
+
+
 def params_fn(entry, config, dtype):
     """``keys [S] -> params`` with a leading seed axis S: `draw_params` of every seed, jitted.
 

@@ -30,10 +30,9 @@ import numpy as np
 from seqgrad.gradflow import attribution, lyapunov, spectra
 from seqgrad.gradflow.windows import jacobians_by_length, module_blocks, window_jacobians
 from seqgrad.jobs.gradient_flow import sketch
-from seqgrad.jobs.gradient_flow.config import (burn_in, computed_lengths, lengths_of, lyapunov_burn_in,
-                                               snippet_lengths, sequence_length)
+from seqgrad.jobs.gradient_flow.config import Windows, windows
 from seqgrad.jobs.gradient_flow.entries import hook
-from seqgrad.jobs.gradient_flow.inputs import draw_inputs, params_fn
+from seqgrad.jobs.gradient_flow.inputs import data_fn, params_fn
 
 
 SEQUENTIAL_BATCH = 9  # sequences per step of the map for a sequential recurrence (``parallel == "no"``)
@@ -55,11 +54,12 @@ def sequence_batch(entry, config) -> int:
     return SEQUENTIAL_BATCH if entry.info.parallel == "no" else 1
 
 
-def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
-    """``{W: [C, S, I, W, n, n]}`` Jacobian stacks of every (scale, seed, input) sequence, for every
-    window W of `computed_lengths` (time order: ``[..., W − 1 − d, :, :]`` is J(d)).
+def _stacks(entry, config, w: Windows, params, xs, scales, lengths=None):
+    """``{W: [C, S, I, W, n, n]}`` Jacobian stacks of every (scale, seed, input) sequence ``xs [S, I, L, D]``,
+    for every window W of ``w.computed`` (or ``w.computed_for(lengths)``; time order: ``[..., W − 1 − d, :, :]``
+    is J(d)).
 
-    Each input is ``B + max(conditions.T)`` steps long (`sequence_length`); after a burn-in of
+    Each input is ``B + max(conditions.T)`` steps long (``w.sequence_length``); after a burn-in of
     B = ``config.burn_in`` steps the profile is that of the longest window, which ends at the
     last step (shorter windows are its first T distances, `expand_windows`); with B = 0 every
     length is a zero-state prefix (`jacobians_by_length`).
@@ -72,10 +72,9 @@ def _stacks(entry, config, dtype, params, keys, scales, lengths=None):
     call runs inside the map: on CPU, XLA's batched SVD/QR inside a loop body can deadlock
     its thread pool, so the spectra are taken outside.
     """
-    lengths = computed_lengths(config, lengths or lengths_of(config))
-    C, S, I = scales.shape[0], keys.shape[0], int(config.num_inputs)
-    L, B = sequence_length(config), burn_in(config)
-    xs = jax.vmap(lambda key: draw_inputs(entry, config, key, L, dtype)[0])(keys)  # [S, I, L, D]
+    lengths = w.computed_for(lengths) if lengths else w.computed
+    C, S, I = scales.shape[0], xs.shape[0], int(config.num_inputs)
+    B = w.burn_in
     if not B:
         xs = xs[:, :, : max(lengths)]
 
@@ -104,13 +103,13 @@ def _reductions(entry, J):
     return out
 
 
-def _lyapunov_part(entry, config, dtype, params, key, scale):
-    """Lyapunov exponents, zero directions and the `HOOKS` of one seed at one input scale."""
-    lyap = config.lyapunov
-    xs, x_long, _ = draw_inputs(entry, config, key, sequence_length(config), dtype)
+def _lyapunov_part(entry, config, w: Windows, params, data, scale):
+    """Lyapunov exponents, zero directions and the architecture's hooks of one seed (its ``data``) at one
+    input scale."""
+    xs, x_long = data["xs"], data["x_long"]
     out = {}
     stats = lyapunov.lyapunov_statistics(
-        entry.model, params, scale * x_long, num_exponents=lyap.num_exponents, burn_in=lyapunov_burn_in(config)
+        entry.model, params, scale * x_long, num_exponents=config.lyapunov.num_exponents, burn_in=w.lyapunov_burn_in
     )
     if stats is not None:
         out["lyapunov"] = stats["exponents"]
@@ -122,22 +121,22 @@ def _lyapunov_part(entry, config, dtype, params, key, scale):
     return out
 
 
-def _snippet_part(entry, config, dtype, params, key, scale):
+def _snippet_part(entry, config, w: Windows, params, data, scale):
     """The page's experiment (`attribution.snippet_experiment`) on the seed's first input at one input scale,
     for every T of the grid (``"T{T}/..."``): ‖∂L/∂W‖ at `snippet_lengths` and the decomposition
     by distance of the loss at T, from the zero state as the snippet runs it. A model without a one-pass
     state site (`attribution.state_site`) takes it by its definition, T + len(lengths) truncated gradients
     of T steps (O(T²)): only up to ``config.seed_experiment.max_length_by_definition``."""
-    xs, _, target = draw_inputs(entry, config, key, sequence_length(config), dtype)
+    xs, target = data["xs"], data["target"]
     batch = config.seed_experiment.decomposition_batch or None
     out = {}
     one_pass = attribution.state_site(entry.model) is not None
-    for T in lengths_of(config):
+    for T in w.lengths:
         if not one_pass and T > int(config.seed_experiment.max_length_by_definition):
             continue  # T + len(lengths) truncated gradients of T steps each: O(T²), not measured at this T
         by_length, contributions = attribution.snippet_experiment(
             entry.model, params, scale * xs[0, :T], target, entry.info.recurrent_params,
-            snippet_lengths(config, T), batch_size=batch)
+            w.snippet[T], batch_size=batch)
         out.update({f"T{T}/gradient_vs_length": by_length,
                     f"T{T}/contribution_norm": attribution.contribution_norms(contributions),
                     f"T{T}/gradient_norm": attribution.gradient_norm(jax.tree.map(lambda g: g.sum(0), contributions))})
@@ -145,11 +144,11 @@ def _snippet_part(entry, config, dtype, params, key, scale):
 
 
 def _over_all(f):
-    """``f(seed_params, key, scale) -> tree`` to ``(params [S, ...], keys [S], scales [C]) -> [C, S, ...]``
+    """``f(seed_params, seed_data, scale) -> tree`` to ``(params [S, ...], data [S, ...], scales [C]) -> [C, S, ...]``
     (seeds and scales vmapped)."""
 
-    def over(params, keys, scales):
-        return jax.vmap(jax.vmap(f, in_axes=(0, 0, None)), in_axes=(None, None, 0))(params, keys, scales)
+    def over(params, data, scales):
+        return jax.vmap(jax.vmap(f, in_axes=(0, 0, None)), in_axes=(None, None, 0))(params, data, scales)
 
     return over
 
@@ -161,13 +160,13 @@ def _batched(fn, stack, lead: int):
     return fn(stack)
 
 
-def _profiles_part(entry, config, dtype, params, keys, scales):
+def _profiles_part(entry, config, w: Windows, dtype, params, data, scales):
     """Sketch profiles, or the exact stacks (``"stack/T{T}"``, ``[C, S, I, T, n, n]``, for `spectra_fn`) and
     their `_reductions`."""
-    if entry.method == "sketch":  # no [T, n, n] stack (`sketch_summaries`)
-        return sketch.sketch_summaries(entry, config, dtype, params, keys, scales)
+    if entry.method == "sketch":  # no [T, n, n] stack (`sketch.sketch_summaries`)
+        return sketch.sketch_summaries(entry, config, w, dtype, params, data["xs"], scales)
     out = {}
-    for T, J in _stacks(entry, config, dtype, params, keys, scales).items():
+    for T, J in _stacks(entry, config, w, params, data["xs"], scales).items():
         out[f"stack/T{T}"] = J
         out.update({f"T{T}/{k}": v for k, v in _batched(lambda j: _reductions(entry, j), J, 3).items()})
     return out
@@ -193,36 +192,39 @@ def spectra_fn():
     return jax.jit(summarize)
 
 
-# The programs of one entry's measurement, each ``(params [S, ...], keys [S], scales [C]) -> {quantity: [C, S, ...]}``.
+# The programs of one entry's measurement, each ``(params [S, ...], data [S, ...], scales [C]) -> {quantity: [C, S, ...]}``.
 PARTS = ("profiles", "lyapunov", "seed_experiment")
 
 
-def part_fns(entry, config, dtype) -> dict:
-    """``{part: jitted program}`` of `PARTS` (``seed_experiment`` only where the model has recurrent weights).
+def part_fns(entry, config, dtype, w: Windows | None = None) -> dict:
+    """``{part: jitted program}`` of `PARTS` (``seed_experiment`` only where the model has recurrent weights),
+    for the windows ``w`` (default: ``windows(config)``).
 
     Separate programs so that each may be compiled with its own options
-    (`seqgrad.jobs.gradient_flow.part_options`) and shared by entries that lower to the same one.
+    (`seqgrad.jobs.gradient_flow.compilation.options`) and shared by entries that lower to the same one.
     """
-    fns = {"profiles": lambda p, k, s: _profiles_part(entry, config, dtype, p, k, s),
-           "lyapunov": _over_all(lambda p, k, s: _lyapunov_part(entry, config, dtype, p, k, s))}
+    w = windows(config) if w is None else w
+    fns = {"profiles": lambda p, d, s: _profiles_part(entry, config, w, dtype, p, d, s),
+           "lyapunov": _over_all(lambda p, d, s: _lyapunov_part(entry, config, w, p, d, s))}
     if entry.info.recurrent_params:
-        fns["seed_experiment"] = _over_all(lambda p, k, s: _snippet_part(entry, config, dtype, p, k, s))
+        fns["seed_experiment"] = _over_all(lambda p, d, s: _snippet_part(entry, config, w, p, d, s))
     return {name: jax.jit(fn) for name, fn in fns.items()}
 
 
 class Measurement:
-    """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: the parameters of every seed (`params_fn`),
-    then every program of ``parts`` on them (jitted functions or compiled executables), then ``spectra``
-    (`spectra_fn`) on the stacks the parts returned (``"stack/..."`` keys, dropped from the result)."""
+    """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: the parameters (`params_fn`) and inputs
+    (`inputs.data_fn`) of every seed, then every program of ``parts`` on them (jitted functions or compiled
+    executables), then ``spectra`` (`spectra_fn`) on the stacks the parts returned (``"stack/..."`` keys,
+    dropped from the result)."""
 
-    def __init__(self, init, parts: dict, spectra=None, lengths=()):
-        self.init, self.parts, self.spectra, self.lengths = init, dict(parts), spectra, tuple(lengths)
+    def __init__(self, init, draw, parts: dict, spectra=None, lengths=()):
+        self.init, self.draw, self.parts, self.spectra, self.lengths = init, draw, dict(parts), spectra, tuple(lengths)
 
     def __call__(self, keys, scales):
-        params = self.init(keys)
+        params, data = self.init(keys), self.draw(keys)
         out = {}
         for fn in self.parts.values():
-            out.update(fn(params, keys, scales))
+            out.update(fn(params, data, scales))
         stacks = {k: out.pop(k) for k in [k for k in out if isinstance(k, str) and k.startswith("stack/")]}
         if stacks:
             out.update(self.spectra(stacks))
@@ -231,8 +233,9 @@ class Measurement:
 
 def measure_fn(entry, config, dtype) -> Measurement:
     """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: every quantity of the module docstring."""
-    return Measurement(params_fn(entry, config, dtype), part_fns(entry, config, dtype), spectra_fn(),
-                       lengths_of(config))
+    w = windows(config)
+    return Measurement(params_fn(entry, config, dtype), data_fn(entry, config, dtype, w.sequence_length),
+                       part_fns(entry, config, dtype, w), spectra_fn(), w.lengths)
 
 
 def expand_windows(out: dict, lengths) -> dict:
@@ -280,11 +283,11 @@ class Recheck:
     repeated squaring it replaces (`spectra.spectral_norm_by_squaring`), relative difference 6e-7.
     """
 
-    def __init__(self, init, stacks, top, lengths=()):
-        self.init, self.stacks, self.top, self.lengths = init, stacks, top, tuple(lengths)
+    def __init__(self, init, draw, stacks, top, lengths=()):
+        self.init, self.draw, self.stacks, self.top, self.lengths = init, draw, stacks, top, tuple(lengths)
 
     def __call__(self, keys, scales) -> dict:
-        out = self.stacks(self.init(keys), keys, scales)
+        out = self.stacks(self.init(keys), self.draw(keys)["xs"], scales)
         tops = self.top({k: v for k, v in out.items() if k.startswith("stack/")})
         norms = {f"T{k.split('/T')[-1]}/norm": np.asarray(v, np.float64) * np.asarray(out["peak/" + k.split("/")[-1]])
                  for k, v in tops.items()}
@@ -295,12 +298,13 @@ class Recheck:
 def norms_fn(entry, config, dtype, lengths=None) -> Recheck:
     """The float64 recheck of float32 zeros (`Recheck`, jitted) for every T of ``lengths``
     (default: the default T only), measured in ``dtype``."""
-    lengths = tuple(sorted(set(lengths or (config.T,))))
+    lengths, w = tuple(sorted(set(lengths or (config.T,)))), windows(config)
 
-    def stacks(params, keys, scales):
+    def stacks(params, xs, scales):
         out = {}
-        for T, J in _stacks(entry, config, dtype, params, keys, scales, lengths).items():
+        for T, J in _stacks(entry, config, w, params, xs, scales, lengths).items():
             out[f"stack/T{T}"], out[f"peak/T{T}"] = peak_scaled(J[:, :, :, ::-1])  # [C, S, I, T, n, n] by distance
         return out
 
-    return Recheck(params_fn(entry, config, dtype), jax.jit(stacks), top_singular_fn(), lengths)
+    return Recheck(params_fn(entry, config, dtype), data_fn(entry, config, dtype, w.sequence_length), jax.jit(stacks),
+                   top_singular_fn(), lengths)

@@ -25,9 +25,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from seqgrad.gradflow import attribution, decay, seeds, spectra
+from seqgrad.gradflow import attribution, decay, predictions, seeds, spectra
 from seqgrad.jobs.gradient_flow import inputs
-from seqgrad.jobs.gradient_flow.config import burn_in, lyapunov_burn_in
+from seqgrad.jobs.gradient_flow import conditions
+from seqgrad.jobs.gradient_flow.config import lyapunov_burn_in, windows
 from seqgrad.models import handwritten_vjp
 from seqgrad.report.record import Condition, EntryRecord, Measures, Stats
 
@@ -105,7 +106,7 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
     median32 = np.median(spectral.reshape(-1, T), axis=0)
     median64 = None if spectral64 is None else np.median(np.asarray(spectral64).reshape(-1, T), axis=0)
     st = status(median32, median64, dtype, config.underflow_margin_decades)
-    r, s = config.regime, config.shape
+    r = config.regime
     classified = classify(profile["median"], config, exact=st == spectra.EXACT_ZERO)
     envelope = [decay.envelope_rate(n, block=int(r.block), min_distance=config.decay_min_distance,
                                     stop=decay.cut_off_distance(n, min_run=int(r.block)))["rate"] for n in flat]
@@ -227,7 +228,7 @@ def snippet_experiment(raw, config, lengths) -> dict:
 LYAPUNOV_NOT_APPLICABLE = "no recurrence: the model has no step Jacobian to iterate"
 
 
-def entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord:
+def entry_record(entry, config, dtype, m, default_raw, measured, w) -> EntryRecord:
     raw, raw64 = default_raw
     T = m.T
     spectral = np.asarray(raw["spectral_norm"], np.float64).reshape(-1, T)
@@ -259,7 +260,7 @@ def entry_record(entry, config, dtype, m, default_raw, measured) -> EntryRecord:
         conditions=measured, receptive_field=getattr(entry.model, "receptive_field", None), modules=m.modules,
         profile_norm="frobenius" if entry.method == "sketch" else "spectral",
         lyapunov_zero_directions=m.lyapunov_zero_directions,
-        burn_in=burn_in(config), timescale=m.timescale, cut_off_distance=m.cut_off_distance,
+        burn_in=w.burn_in, timescale=m.timescale, cut_off_distance=m.cut_off_distance,
         regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular, prediction=m.prediction,
         regime_rate=m.regime_rate,
         workdir=entry.workdir, trained=None if entry.trained is None else trained_record(entry, config),
@@ -281,3 +282,29 @@ def trained_record(entry, config) -> dict:
     return {"workdir": run.workdir, "step": run.step, "eval": run.eval, "replicas": len(rows),
             "task": run.config.task.name, "task_length": int(sequences.shape[1]), "on_task": learned.mean_rows(rows)}
 
+
+def entry_summary(entry, config, raw, w=None) -> EntryRecord:
+    """Every condition of one entry summarised from its measurement ``raw`` (`measurements.Raw`); the
+    top-level fields of the record are the default condition's."""
+    w = windows(config) if w is None else w
+    arrays, dtype, default = raw.arrays, raw.dtype, conditions.default(config)
+    by_condition, default_raw = {}, None
+    for c, scale in enumerate(config.conditions.input_scale):
+        # Lyapunov exponents and the page's experiment depend on the input scale, not on T.
+        extras = {"lyapunov": arrays["lyapunov"][c] if "lyapunov" in arrays else None,
+                  **{k: arrays[k][c] for k in PER_SCALE if k in arrays}}
+        prediction = None if entry.trained is not None else predictions.predict(
+            entry.arch, entry.options, entry.site, float(scale), entry.init)
+        for T in config.conditions.T:
+            cond, pre = conditions.Condition(float(scale), int(T)), f"T{T}/"
+            at = {k[len(pre):]: v[c] for k, v in arrays.items() if k.startswith(pre)}
+            at64 = raw.float64[T][c] if T in raw.float64 else None
+            experiment = snippet_experiment(at, config, w.snippet[int(T)]) if "gradient_vs_length" in at else None
+            by_condition[cond] = condition_measures(
+                cond, at["spectral_norm"], at64, config, dtype, module_norm=at.get("module_norm"),
+                singular_values=at["singular_values"], inf_norm=at.get("inf_norm"), seed_experiment=experiment,
+                prediction=prediction, **extras)
+            if cond == default:
+                default_raw = ({**at, **{k: v[c] for k, v in arrays.items() if "/" not in k}}, at64)
+    measured = [by_condition[c] for c in conditions.grid(config)]
+    return entry_record(entry, config, dtype, by_condition[default], default_raw, measured, w)
