@@ -146,10 +146,10 @@ def check_script(script: str, args: list[str]) -> None:
     if not os.path.isfile(path):
         raise ValueError(f"--config={spec}: no such file {path}")
 
-    from seqgrad import cli
+    from seqgrad import cli_flags
 
     argv = [script] + [a for a in args if a.startswith("--config=") or a.startswith("--config.")]
-    argv, extra = cli._imported_options(argv, spec)  # an import-string model's own options, as the script splits them
+    argv, extra = cli_flags.imported_options(argv, spec)  # an import-string model's own options, as the script splits them
     lock = "lock_config=False" not in source
     accept_new = "accept_new_attributes=True" in source
     values = flags.FlagValues()
@@ -165,8 +165,8 @@ def check_script(script: str, args: list[str]) -> None:
 
         if extra:
             with config.model.options.unlocked():
-                config.model.options.update({k: cli._literal(v) for k, v in extra.items()})
-            overrides = {**overrides, **{f"model.options.{k}": cli._literal(v) for k, v in extra.items()}}
+                config.model.options.update({k: cli_flags.literal(v) for k, v in extra.items()})
+            overrides = {**overrides, **{f"model.options.{k}": cli_flags.literal(v) for k, v in extra.items()}}
         config_lib.check_overrides(config, overrides)
         validation.validate(config)
         _first(TRAIN_RESOURCES)(config)

@@ -157,21 +157,21 @@ def compile_measure(entry: Entry, config, keys, cache: ProgramCache | None = Non
         return programs.Measurement(init_program, draw_program, parts, spectra, w.lengths)
 
 
-def compile_recheck(entry: Entry, config, keys, scales, lengths, cache: ProgramCache | None = None):
-    """`programs.norms_fn` of ``entry`` at ``lengths``, compiled ahead of time (float64; call it under
-    ``jax.enable_x64``); entries that lower to the same programs share them through ``cache``."""
+def compile_recheck(entry: Entry, config, params, xs, scales, lengths, cache: ProgramCache | None = None):
+    """`programs.norms_fn` of ``entry`` at ``lengths`` for float64 ``params`` and inputs ``xs`` like the given
+    ones (shapes only), compiled ahead of time (call it under ``jax.enable_x64``); entries that lower to the same
+    programs share them through ``cache``."""
     cache = ProgramCache() if cache is None else cache
+
+    def as64(a):
+        return jax.ShapeDtypeStruct(a.shape, jnp.float64 if jnp.issubdtype(a.dtype, jnp.floating) else a.dtype)
+
     with jax.enable_x64(True):
         recheck = programs.norms_fn(entry, config, jnp.float64, lengths)
-        scales64 = np.asarray(scales, np.float64)
-        params = jax.eval_shape(recheck.init, keys)
-        xs = jax.eval_shape(recheck.draw, keys)["xs"]
-        lowered = recheck.stacks.lower(params, xs, scales64)
+        lowered = recheck.stacks.lower(jax.tree.map(as64, params), as64(xs), jax.ShapeDtypeStruct(scales.shape, jnp.float64))
         stacks = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in lowered.out_info.items()
                   if k.startswith("stack/")}
         return programs.Recheck(
-            cache.compile(recheck.init.lower(keys), options(entry, config, "init")),
-            cache.compile(recheck.draw.lower(keys), options(entry, config, "init")),
             cache.compile(lowered, options(entry, config, "recheck")),
             cache.compile(recheck.top.lower(stacks), options(entry, config, "spectra")), recheck.lengths)
 

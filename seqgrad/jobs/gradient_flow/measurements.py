@@ -42,13 +42,19 @@ def measure(entry: Entry, config, compiled=None, cache: compilation.ProgramCache
     dtype, keys, scales = inputs.measurement_inputs(entry, config)
     with jax.enable_x64(bool(config.float64)):
         fn = compiled or programs.measure_fn(entry, config, dtype)
-        raw = jax.tree.map(np.asarray, fn(keys, scales))
+        params, data = fn.init(keys), fn.draw(keys)
+        raw = jax.tree.map(np.asarray, fn.run(params, data, scales))
     recheck = config.float64_recheck and not config.float64 and entry.method == "exact"  # a sketch has no stack
     suspect = () if not recheck else tuple(
         T for T in sorted(set(config.conditions.T))
         if _suspect_underflow(raw[f"T{T}/spectral_norm"], dtype, config.underflow_margin_decades))
     if not suspect:
         return Raw(dtype, raw, {})
-    program = compilation.compile_recheck(entry, config, keys, scales, suspect, cache)
+    program = compilation.compile_recheck(entry, config, params, data["xs"], scales, suspect, cache)
+
+    def as64(a):
+        a = np.asarray(a)
+        return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
+
     with jax.enable_x64(True):
-        return Raw(dtype, raw, program(keys, np.asarray(scales, np.float64)))
+        return Raw(dtype, raw, program(jax.tree.map(as64, params), as64(data["xs"]), np.asarray(scales, np.float64)))

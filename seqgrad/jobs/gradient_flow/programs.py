@@ -221,7 +221,10 @@ class Measurement:
         self.init, self.draw, self.parts, self.spectra, self.lengths = init, draw, dict(parts), spectra, tuple(lengths)
 
     def __call__(self, keys, scales):
-        params, data = self.init(keys), self.draw(keys)
+        return self.run(self.init(keys), self.draw(keys), scales)
+
+    def run(self, params, data, scales):
+        """The parts and the spectra on given parameters and inputs (from ``init`` and ``draw``)."""
         out = {}
         for fn in self.parts.values():
             out.update(fn(params, data, scales))
@@ -272,10 +275,11 @@ def top_singular_fn():
 
 
 class Recheck:
-    """``(keys [S], scales [C]) -> {T: float64 spectral norms [C, S, I, T] by distance}``: the float64 recheck.
+    """``(params, xs [S, I, L, D], scales [C]) -> {T: float64 spectral norms [C, S, I, T] by distance}``: the
+    float64 recheck, on the parameters and inputs of the float32 measurement cast to float64 (both are drawn
+    in float32 and cast, so they are the same model and inputs).
 
-    ``init`` draws the parameters, ``stacks`` (matmuls and reductions only) takes the float64
-    Jacobian stacks of every suspect length and returns them by distance as `peak_scaled`
+    ``stacks`` (matmuls and reductions only) takes the float64 Jacobian stacks of every suspect length and returns them by distance as `peak_scaled`
     float32 matrices with their float64 peaks, and ``top`` (`top_singular_fn`, LAPACK only)
     takes their largest singular values: ``‖J(d)‖₂ = peak·σ₁(J(d)/peak)``, to float32's
     relative precision (a float32 SVD is accurate to ~1e-7 of σ₁) at any float64 magnitude.
@@ -283,11 +287,11 @@ class Recheck:
     repeated squaring it replaces (`spectra.spectral_norm_by_squaring`), relative difference 6e-7.
     """
 
-    def __init__(self, init, draw, stacks, top, lengths=()):
-        self.init, self.draw, self.stacks, self.top, self.lengths = init, draw, stacks, top, tuple(lengths)
+    def __init__(self, stacks, top, lengths=()):
+        self.stacks, self.top, self.lengths = stacks, top, tuple(lengths)
 
-    def __call__(self, keys, scales) -> dict:
-        out = self.stacks(self.init(keys), self.draw(keys)["xs"], scales)
+    def __call__(self, params, xs, scales) -> dict:
+        out = self.stacks(params, xs, scales)
         tops = self.top({k: v for k, v in out.items() if k.startswith("stack/")})
         norms = {f"T{k.split('/T')[-1]}/norm": np.asarray(v, np.float64) * np.asarray(out["peak/" + k.split("/")[-1]])
                  for k, v in tops.items()}
@@ -306,5 +310,4 @@ def norms_fn(entry, config, dtype, lengths=None) -> Recheck:
             out[f"stack/T{T}"], out[f"peak/T{T}"] = peak_scaled(J[:, :, :, ::-1])  # [C, S, I, T, n, n] by distance
         return out
 
-    return Recheck(params_fn(entry, config, dtype), data_fn(entry, config, dtype, w.sequence_length), jax.jit(stacks),
-                   top_singular_fn(), lengths)
+    return Recheck(jax.jit(stacks), top_singular_fn(), lengths)
