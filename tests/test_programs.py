@@ -38,7 +38,9 @@ def test_entries_that_differ_only_in_their_initialisation_share_every_program():
     cache = compilation.ProgramCache()
     keys = seeds.keys(config.seed, config.num_seeds)
     names = ("lstm_cell_fb0", "lstm_cell_fb5", "lstm_chrono", "lstm")
-    compiled = {n: compilation.compile_measure(entries[n], config, keys, cache) for n in names}
+    w = config_lib.windows(config)
+    compiled = {n: compilation.compile_measure(entries[n], config, inputs.measurement_inputs(entries[n], config), w, cache)
+                for n in names}
     steps = {n: compilation.compile_step(entries[n], config, cache) for n in names}
     # fb5 and chrono reuse fb0's three parts, its spectra (SVD) program, its input draw and its step; the
     # hidden-site LSTM its Lyapunov, seed-experiment, spectra (the same stack shapes), input-draw and step programs
@@ -62,7 +64,8 @@ def test_programs_that_print_alike_for_different_parameter_trees_are_not_shared(
     config = _config("dilated_conv,dilated_conv_L4")
     entries = entries_lib.build_entries(config)
     cache, keys = compilation.ProgramCache(), seeds.keys(config.seed, config.num_seeds)
-    compiled = [compilation.compile_measure(e, config, keys, cache) for e in entries]
+    w = config_lib.windows(config)
+    compiled = [compilation.compile_measure(e, config, (np.float32, keys, np.ones(1, np.float32)), w, cache) for e in entries]
     assert compiled[0].parts["lyapunov"] is not compiled[1].parts["lyapunov"]
     for c in compiled:
         assert c(keys, np.ones(1, np.float32))["T8/spectral_norm"].shape == (1, 2, 2, 8)
@@ -102,9 +105,10 @@ def test_quick_compiled_programs_measure_the_same_numbers():
     grid = {"conditions.input_scale": (0.5, 1.0, 2.0)}
     quick, full = _config("gru", **grid), _config("gru", quick_compile=False, **grid)
     (entry,) = entries_lib.build_entries(quick)
-    _, keys, scales = inputs.measurement_inputs(entry, quick)
-    a = compilation.compile_measure(entry, quick, keys)(keys, scales)
-    b = compilation.compile_measure(entry, full, keys)(keys, scales)
+    drawn, w = inputs.measurement_inputs(entry, quick), config_lib.windows(quick)
+    _, keys, scales = drawn
+    a = compilation.compile_measure(entry, quick, drawn, w)(keys, scales)
+    b = compilation.compile_measure(entry, full, drawn, w)(keys, scales)
     for key in ("lyapunov", "T8/gradient_vs_length", "T8/contribution_norm", "T8/spectral_norm", "T8/singular_values"):
         np.testing.assert_allclose(a[key], b[key], rtol=2e-5, atol=1e-7)
 
@@ -125,7 +129,7 @@ def test_float64_recheck_fills_float32_underflow_with_the_float64_norms():
                                "default_input_scale": 3.0, "num_seeds": 1, "num_inputs": 1,
                                "seed_experiment.lengths": (4,)})
     (entry,) = entries_lib.build_entries(config)
-    measured = measurements.measure(entry, config)
+    measured = measurements.measure(entry, config, inputs.measurement_inputs(entry, config))
     raw, raw64 = measured.arrays, measured.float64
     norms32 = np.asarray(raw["T400/spectral_norm"], np.float64)[0, 0, 0]
     assert (norms32 == 0).any(), "the setting must underflow float32"

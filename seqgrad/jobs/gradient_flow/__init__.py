@@ -46,14 +46,14 @@ def run(config, workdir: str) -> Report:
     w = config_lib.windows(config)
     cache_dir = compilation.compilation_cache(config, workdir)
     start = time.perf_counter()
-    keys = {e.name: inputs.measurement_inputs(e, config)[1] for e in entries}  # drawn here: the threads execute nothing
+    drawn = {e.name: inputs.measurement_inputs(e, config) for e in entries}  # here: the threads execute nothing
     shared = compilation.ProgramCache()  # entries that lower to the same program compile it once
-    compiled = progress.run_all(entries, lambda e: compilation.compile_entry(e, config, keys[e.name], shared, w),
+    compiled = progress.run_all(entries, lambda e: compilation.compile_entry(e, config, drawn[e.name], w, shared),
                                 workers=config_lib.workers(config), desc="compile", label=lambda e: e.name)
     records = {}
     for entry, (program, step_program) in progress.track(
             list(zip(entries, compiled)), desc="gradient flow", label=lambda item: item[0].name):
-        raw = measurements.measure(entry, config, program, shared)
+        raw = measurements.measure(entry, config, drawn[entry.name], program, shared)
         seconds = compilation.time_step(step_program, entry, config) if step_program is not None else float("nan")
         records[entry.name] = dataclasses.replace(summaries.entry_summary(entry, config, raw, w), time_per_step_s=seconds)
     report = Report(

@@ -34,7 +34,7 @@ import numpy as np
 
 from seqgrad.gradflow import attribution
 from seqgrad.jobs.gradient_flow import inputs, programs
-from seqgrad.jobs.gradient_flow.config import Windows, windows
+from seqgrad.jobs.gradient_flow.config import Windows
 from seqgrad.jobs.gradient_flow.entries import Entry
 
 
@@ -134,15 +134,13 @@ def time_step(compiled, entry: Entry, config) -> float:
     return float(np.median(times)) / config.T
 
 
-def compile_measure(entry: Entry, config, keys, cache: ProgramCache | None = None,
-                    w: Windows | None = None) -> programs.Measurement:
-    """`programs.measure_fn` of ``entry`` compiled ahead of time for ``keys`` (from
-    `inputs.measurement_inputs`) and the windows ``w``; runs nothing.
+def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache | None = None) -> programs.Measurement:
+    """`programs.measure_fn` of ``entry`` compiled ahead of time for ``drawn = (dtype, keys [S], scales [C])``
+    (`inputs.measurement_inputs`) and the windows ``w``; runs nothing.
 
     Each program with its `options`; a program ``cache`` already holds is not compiled again."""
-    dtype, _, scales = inputs.measurement_inputs(entry, config)
+    dtype, keys, scales = drawn
     cache = ProgramCache() if cache is None else cache
-    w = windows(config) if w is None else w
     with jax.enable_x64(bool(config.float64)):
         init, draw = inputs.params_fn(entry, config, dtype), inputs.data_fn(entry, config, dtype, w.sequence_length)
         params, data = jax.eval_shape(init, keys), jax.eval_shape(draw, keys)
@@ -176,8 +174,8 @@ def compile_recheck(entry: Entry, config, params, xs, scales, lengths, cache: Pr
             cache.compile(recheck.top.lower(stacks), options(entry, config, "spectra")), recheck.lengths)
 
 
-def compile_entry(entry: Entry, config, keys, cache: ProgramCache, w: Windows | None = None):
-    """An entry's programs, compiled ahead of time (nothing executes: safe in a thread); the timed step
-    only where ``config.timing.repeats`` > 0."""
+def compile_entry(entry: Entry, config, drawn, w: Windows, cache: ProgramCache):
+    """An entry's programs for ``drawn`` (`compile_measure`), compiled ahead of time (nothing executes: safe in
+    a thread); the timed step only where ``config.timing.repeats`` > 0."""
     step = compile_step(entry, config, cache) if config.timing.repeats > 0 else None
-    return compile_measure(entry, config, keys, cache, w), step
+    return compile_measure(entry, config, drawn, w, cache), step

@@ -35,11 +35,12 @@ class Raw:
     float64: dict[int, np.ndarray]
 
 
-def measure(entry: Entry, config, compiled=None, cache: compilation.ProgramCache | None = None) -> Raw:
+def measure(entry: Entry, config, drawn, compiled=None, cache: compilation.ProgramCache | None = None) -> Raw:
     """Runs an entry's programs (``compiled``: its `compilation.compile_measure`, compiled here when None) on
-    every seed and input scale, then the float64 recheck of the suspect lengths (its programs shared through
-    ``cache`` by entries that lower alike)."""
-    dtype, keys, scales = inputs.measurement_inputs(entry, config)
+    ``drawn = (dtype, keys [S], scales [C])`` (`inputs.measurement_inputs`): every seed and input scale, then
+    the float64 recheck of the suspect lengths (its programs shared through ``cache`` by entries that lower
+    alike)."""
+    dtype, keys, scales = drawn
     with jax.enable_x64(bool(config.float64)):
         fn = compiled or programs.measure_fn(entry, config, dtype)
         params, data = fn.init(keys), fn.draw(keys)

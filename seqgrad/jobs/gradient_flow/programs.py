@@ -196,14 +196,13 @@ def spectra_fn():
 PARTS = ("profiles", "lyapunov", "seed_experiment")
 
 
-def part_fns(entry, config, dtype, w: Windows | None = None) -> dict:
+def part_fns(entry, config, dtype, w: Windows) -> dict:
     """``{part: jitted program}`` of `PARTS` (``seed_experiment`` only where the model has recurrent weights),
-    for the windows ``w`` (default: ``windows(config)``).
+    for the windows ``w``.
 
     Separate programs so that each may be compiled with its own options
     (`seqgrad.jobs.gradient_flow.compilation.options`) and shared by entries that lower to the same one.
     """
-    w = windows(config) if w is None else w
     fns = {"profiles": lambda p, d, s: _profiles_part(entry, config, w, dtype, p, d, s),
            "lyapunov": _over_all(lambda p, d, s: _lyapunov_part(entry, config, w, p, d, s))}
     if entry.info.recurrent_params:

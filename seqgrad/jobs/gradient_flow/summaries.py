@@ -28,7 +28,7 @@ import numpy as np
 from seqgrad.gradflow import attribution, decay, predictions, seeds, spectra
 from seqgrad.jobs.gradient_flow import inputs
 from seqgrad.jobs.gradient_flow import conditions
-from seqgrad.jobs.gradient_flow.config import lyapunov_burn_in, windows
+from seqgrad.jobs.gradient_flow.config import lyapunov_burn_in
 from seqgrad.models import handwritten_vjp
 from seqgrad.report.record import Condition, EntryRecord, Measures, Stats
 
@@ -283,10 +283,9 @@ def trained_record(entry, config) -> dict:
             "task": run.config.task.name, "task_length": int(sequences.shape[1]), "on_task": learned.mean_rows(rows)}
 
 
-def entry_summary(entry, config, raw, w=None) -> EntryRecord:
-    """Every condition of one entry summarised from its measurement ``raw`` (`measurements.Raw`); the
-    top-level fields of the record are the default condition's."""
-    w = windows(config) if w is None else w
+def entry_summary(entry, config, raw, w) -> EntryRecord:
+    """Every condition of one entry summarised from its measurement ``raw`` (`measurements.Raw`) with the
+    windows ``w``; the top-level fields of the record are the default condition's."""
     arrays, dtype, default = raw.arrays, raw.dtype, conditions.default(config)
     by_condition, default_raw = {}, None
     for c, scale in enumerate(config.conditions.input_scale):
