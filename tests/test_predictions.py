@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from experiments import gradient_flow
 from seqgrad.gradflow import predictions
 from seqgrad.models import meanfield
 from seqgrad.jobs.gradient_flow import entries as entries_lib
-from seqgrad.jobs.gradient_flow import config as config_lib, inputs, measurements, summaries
+from seqgrad.jobs.gradient_flow import config as config_lib, inputs, measurements, programs, summaries
 
 
 def test_closed_forms_of_the_gated_carries():
@@ -42,8 +43,10 @@ def test_the_main_job_records_the_prediction_beside_the_measured_rate():
     entries = {e.name: e for e in entries_lib.build_entries(config)}
     rnn, fb5 = entries["rnn"], entries["lstm_cell_fb5"]
     w = config_lib.windows(config)
-    record = summaries.entry_summary(rnn, config, measurements.measure(rnn, config, inputs.measurement_inputs(rnn, config)), w)
+    record = summaries.entry_summary(rnn, config, measurements.measure(rnn, config, inputs.measurement_inputs(rnn, config),
+                                                                 programs.measure_fn(rnn, config, jnp.float32)), w)
     assert record.prediction["source"].startswith("mean field")
     assert abs(record.shape["rate"] - record.prediction["rate"]) < 0.05
     assert abs(record.lyapunov_top.median - record.prediction["lyapunov"]) < 0.05
-    assert summaries.entry_summary(fb5, config, measurements.measure(fb5, config, inputs.measurement_inputs(fb5, config)), w).prediction["rate"] == pytest.approx(np.log(1 / (1 + np.exp(-5.0))))
+    assert summaries.entry_summary(fb5, config, measurements.measure(fb5, config, inputs.measurement_inputs(fb5, config),
+                                                              programs.measure_fn(fb5, config, jnp.float32)), w).prediction["rate"] == pytest.approx(np.log(1 / (1 + np.exp(-5.0))))

@@ -129,7 +129,8 @@ def test_float64_recheck_fills_float32_underflow_with_the_float64_norms():
                                "default_input_scale": 3.0, "num_seeds": 1, "num_inputs": 1,
                                "seed_experiment.lengths": (4,)})
     (entry,) = entries_lib.build_entries(config)
-    measured = measurements.measure(entry, config, inputs.measurement_inputs(entry, config))
+    measured = measurements.measure(entry, config, inputs.measurement_inputs(entry, config),
+                                    programs.measure_fn(entry, config, jnp.float32))
     raw, raw64 = measured.arrays, measured.float64
     norms32 = np.asarray(raw["T400/spectral_norm"], np.float64)[0, 0, 0]
     assert (norms32 == 0).any(), "the setting must underflow float32"

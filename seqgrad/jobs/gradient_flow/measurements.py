@@ -35,27 +35,27 @@ class Raw:
     float64: dict[int, np.ndarray]
 
 
-def measure(entry: Entry, config, drawn, compiled=None, cache: compilation.ProgramCache | None = None) -> Raw:
-    """Runs an entry's programs (``compiled``: its `compilation.compile_measure`, compiled here when None) on
+def measure(entry: Entry, config, drawn, program, cache: compilation.ProgramCache | None = None) -> Raw:
+    """Runs an entry's ``program`` (`programs.Measurement`: its `compilation.compile_measure`, or jitted by
+    `programs.measure_fn`) on
     ``drawn = (dtype, keys [S], scales [C])`` (`inputs.measurement_inputs`): every seed and input scale, then
     the float64 recheck of the suspect lengths (its programs shared through ``cache`` by entries that lower
     alike)."""
     dtype, keys, scales = drawn
     with jax.enable_x64(bool(config.float64)):
-        fn = compiled or programs.measure_fn(entry, config, dtype)
-        params, data = fn.init(keys), fn.draw(keys)
-        raw = jax.tree.map(np.asarray, fn.run(params, data, scales))
+        params, data = program.init(keys), program.draw(keys)
+        raw = jax.tree.map(np.asarray, program.run(params, data, scales))
     recheck = config.float64_recheck and not config.float64 and entry.method == "exact"  # a sketch has no stack
     suspect = () if not recheck else tuple(
         T for T in sorted(set(config.conditions.T))
         if _suspect_underflow(raw[f"T{T}/spectral_norm"], dtype, config.underflow_margin_decades))
     if not suspect:
         return Raw(dtype, raw, {})
-    program = compilation.compile_recheck(entry, config, params, data["xs"], scales, suspect, cache)
+    recheck = compilation.compile_recheck(entry, config, params, data["xs"], scales, suspect, cache)
 
     def as64(a):
         a = np.asarray(a)
         return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
 
     with jax.enable_x64(True):
-        return Raw(dtype, raw, program(jax.tree.map(as64, params), as64(data["xs"]), np.asarray(scales, np.float64)))
+        return Raw(dtype, raw, recheck(jax.tree.map(as64, params), as64(data["xs"]), np.asarray(scales, np.float64)))
