@@ -117,8 +117,9 @@ def _rows(workdir):
 
 
 def test_sigterm_saves_a_checkpoint_and_the_rerun_matches(tmp_path, reference):
-    # A checkpoint every 100 steps: the one at the SIGTERM is its own.
-    flags = [f"--config.train.steps={STEPS}", "--config.checkpoint.every=100"]
+    # No scheduled checkpoint before the last step: any checkpoint below STEPS is the SIGTERM's own (with one
+    # every 100 steps, a stop that lands on step 100 could not tell the two apart).
+    flags = [f"--config.train.steps={STEPS}", f"--config.checkpoint.every={10 * STEPS}"]
     proc = th.run_script(tmp_path, *flags, wait=False)
     _wait_for(lambda: _rows(tmp_path) >= 3, proc)
     proc.send_signal(signal.SIGTERM)
@@ -126,7 +127,8 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_matches(tmp_path, reference):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "SIGTERM received: checkpoint saved at step" in err
     saved = [int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit()]
-    assert saved and 30 <= max(saved) < STEPS and max(saved) % 100 != 0
+    assert len(saved) == 1 and 30 <= saved[0] < STEPS
+    assert f"checkpoint saved at step {saved[0]} " in err
     done = th.run_script(tmp_path, *flags)
     assert done.returncode == 0, done.err
     _assert_same_as_reference(tmp_path, reference)
