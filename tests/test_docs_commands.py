@@ -48,11 +48,10 @@ FILE_BLOCK = re.compile(r"<!-- file: (?P<name>[\w./-]+\.py) -->\s*\n```python\n(
 PYTHON = re.compile(r"(^|/)python(3(\.\d+)?)?$")
 ABSL_FLAGS = {"verbosity", "v", "logtostderr", "alsologtostderr", "helpfull", "help", "helpshort"}
 
-# What each script checks before it compiles anything: "module:function" candidates, the first that
-# imports is used (the job modules' place in the package may change; the function stays).
-JOB_ENTRIES = ("seqgrad.jobs.gradient_flow.entries:build_entries", "seqgrad.gradflow.analysis:build_entries")
-MEMORY_CURSE = ("seqgrad.jobs.memory_curse:check_config", "seqgrad.gradflow.memory_curse:check_config")
-TRAIN_RESOURCES = ("seqgrad.train.resources:check_training", "seqgrad.resources:check_training")
+# What each script checks before it compiles anything ("package.module:function").
+JOB_ENTRIES = "seqgrad.jobs.gradient_flow.entries:build_entries"
+MEMORY_CURSE = "seqgrad.jobs.memory_curse:check_config"
+TRAIN_RESOURCES = "seqgrad.train.resources:check_training"
 
 
 # --------------------------------------------------------------------------- reading the pages
@@ -100,14 +99,10 @@ def test_commands_split_on_operators_continuations_and_comments():
 # --------------------------------------------------------------------------- checking one command
 
 
-def _first(candidates: tuple[str, ...]):
-    for spec in candidates:
-        module, _, name = spec.partition(":")
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError(f"none of {candidates} imports")
+def _load(spec: str):
+    """The function ``"package.module:name"``."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _flags(args: list[str]) -> list[tuple[str, str | None]]:
@@ -169,16 +164,16 @@ def check_script(script: str, args: list[str]) -> None:
             overrides = {**overrides, **{f"model.options.{k}": cli_flags.literal(v) for k, v in extra.items()}}
         config_lib.check_overrides(config, overrides)
         validation.validate(config)
-        _first(TRAIN_RESOURCES)(config)
+        _load(TRAIN_RESOURCES)(config)
     elif name in ("sweep.py", "remedies.py"):
         from seqgrad.train import sweep, sweep_plan
 
         points = sweep_plan.load_sweep(config_flags.get_config_filename(values["config"]))
         sweep.validate_points(config, points, overrides)
     elif name == "analyze.py":
-        _first(JOB_ENTRIES)(config)  # the job's validation, then every entry's model built (not compiled)
+        _load(JOB_ENTRIES)(config)  # the job's validation, then every entry's model built (not compiled)
     elif name == "curse_of_memory.py":
-        _first(MEMORY_CURSE)(config)
+        _load(MEMORY_CURSE)(config)
     elif name == "learned_gradient_flow.py":
         from seqgrad import checks
         from seqgrad.train import validation

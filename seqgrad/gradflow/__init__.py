@@ -11,13 +11,16 @@
 * `parameter_jacobians`: ``∂h_{T-1}/∂θ`` for every parameter leaf (`sensitivity`,
   which also holds the curse-of-memory moments of scalar recurrences).
 * `lyapunov_exponents`: QR-method Lyapunov exponents of the recurrence.
-* `meanfield`: the mean-field prediction (q*, χ₁, ½·ln χ₁, critical gain) for random Elman RNNs.
+* `predictions`: theory's rates beside the measured ones (mean field `seqgrad.models.meanfield`, gate closed forms).
 * `attribution`: the page's weight-gradient experiment and its decomposition by
   distance from the loss.
 * `seeds`: statistics over vmapped initialisations.
 * `diagnose(model, variables, x)`: all of the above for one model and one sequence
   (`diagnosis`; plots: `seqgrad.report.diagnosis.plot`).
-* `analysis.run(config, workdir)`: the main job (``scripts/analyze.py``).
+* `windows`: the Jacobian stacks of a window after a burn-in.
+
+The jobs that load, train, plot and write files are in `seqgrad.jobs` (the main job:
+`seqgrad.jobs.gradient_flow.run`, ``scripts/analyze.py``).
 """
 
 from seqgrad.gradflow import attribution, decay, seeds, spectra
@@ -26,7 +29,6 @@ from seqgrad.gradflow.lyapunov import lyapunov_exponents
 from seqgrad.gradflow import profile
 from seqgrad.gradflow.profile import jacobian_profile
 from seqgrad.gradflow import sensitivity
-from seqgrad.models import meanfield
 from seqgrad.gradflow.sensitivity import parameter_jacobians
 from seqgrad.gradflow.diagnosis import diagnose
 
@@ -37,7 +39,6 @@ __all__ = [
     "input_jacobians",
     "jacobian_profile",
     "lyapunov_exponents",
-    "meanfield",
     "parameter_jacobians",
     "profile",
     "seeds",
