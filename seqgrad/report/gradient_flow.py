@@ -45,7 +45,7 @@ def summary_markdown(report: Report, rows, config) -> str:
         f"{config.shape.min_r2:g}), power law, flat, drop then plateau, periodic (a dip of "
         f"{config.regime.rebound_decades:g} decade(s) and a recovery). Where ‖J(1)‖ = 0 ratios are taken against "
         f"the window maximum. Memory horizon: the last d with ‖J(d)‖ ≥ {config.horizon_threshold:g}·‖J(1)‖. "
-        f"Lyapunov exponents over {config.lyapunov.T} steps after {report.burn_in if config.lyapunov.burn_in == -1 else config.lyapunov.burn_in} (QR method), nats per "
+        f"Lyapunov exponents over {config.lyapunov.T} steps after {report.lyapunov_burn_in} (QR method), nats per "
         "step; an exactly singular tangent product is reported as such. A verdict whose margin to its threshold "
         "lies inside the spread over initialisations and inputs reads inconclusive.",
         "## Verdicts by condition",

@@ -197,6 +197,7 @@ class Report:
     claims: list[ClaimRow] = dataclasses.field(default_factory=list)
     compile_cache_dir: str | None = None
     burn_in: int = 0  # steps run before every profile window (config.burn_in)
+    lyapunov_burn_in: int = 0  # steps before the Lyapunov exponents are recorded
     wall_time_s: float = float("nan")
     files: dict[str, str] = dataclasses.field(default_factory=dict)
 

@@ -60,6 +60,7 @@ def run(config, workdir: str) -> Report:
         T=config.T, hidden_size=config.hidden_size, input_size=config.input_size, num_seeds=config.num_seeds,
         num_inputs=config.num_inputs, default_condition=conditions.default(config), grid=conditions.grid(config),
         config=config.to_dict(), architectures=records, compile_cache_dir=cache_dir, burn_in=w.burn_in,
+        lyapunov_burn_in=w.lyapunov_burn_in,
     )
     report.wall_time_s = time.perf_counter() - start
     report.files = gradient_flow.write(report, config, workdir)

@@ -97,8 +97,7 @@ class Windows:
 
     def computed_for(self, lengths) -> tuple[int, ...]:
         """The windows computed for a subset ``lengths`` (the float64 recheck's suspect lengths)."""
-        lengths = tuple(sorted(set(int(T) for T in lengths)))
-        return lengths if not self.burn_in else (max(lengths),)
+        return _computed(lengths, self.burn_in)
 
 
 def windows(config) -> Windows:
@@ -130,8 +129,12 @@ def computed_lengths(config, lengths) -> tuple[int, ...]:
     """The windows whose stacks are computed for ``lengths``: all of them from the zero state; after a
     burn-in only the longest, since every window ends at the same step ``B + max(conditions.T) − 1`` and a
     shorter window is its last T steps (`expand_windows`)."""
+    return _computed(lengths, burn_in(config))
+
+
+def _computed(lengths, burn_in_steps: int) -> tuple[int, ...]:
     lengths = tuple(sorted(set(int(T) for T in lengths)))
-    return lengths if not burn_in(config) else (max(lengths),)
+    return lengths if not burn_in_steps else (max(lengths),)
 
 
 def lengths_of(config) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from seqgrad.gradflow import spectra
-from seqgrad.jobs.gradient_flow import compilation, inputs, programs
+from seqgrad.jobs.gradient_flow import compilation
 from seqgrad.jobs.gradient_flow.entries import Entry
 
 
