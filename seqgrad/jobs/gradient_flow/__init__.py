@@ -16,7 +16,8 @@
    ``summary.md`` and the plots.
 
 JAX's persistent compilation cache (``config.compilation_cache_dir``) makes a rerun skip
-compilation; entries that lower to the same program compile it once (`compilation.ProgramCache`).
+compilation, and the programs kept beside it (`program_store`) make it skip tracing and lowering;
+entries that lower to the same program compile it once (`compilation.ProgramCache`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def run(config, workdir: str) -> Report:
     cache_dir = compilation.compilation_cache(config, workdir)
     start = time.perf_counter()
     drawn = {e.name: inputs.measurement_inputs(e, config) for e in entries}  # here: the threads execute nothing
-    shared = compilation.ProgramCache()  # entries that lower to the same program compile it once
+    shared = compilation.program_cache(cache_dir, config)  # each program compiled once, kept for a rerun
     compiled = progress.run_all(entries, lambda e: compilation.compile_entry(e, config, drawn[e.name], w, shared),
                                 workers=config_lib.workers(config), desc="compile", label=lambda e: e.name)
     records = {}

@@ -5,8 +5,10 @@ Entries that differ only in their initialisation (``lstm_cell_fb0`` … ``lstm_c
 an argument (`seqgrad.jobs.gradient_flow.inputs.params_fn`). A `ProgramCache` keys every
 lowered program by its StableHLO text, its arguments' tree, shapes and dtypes, its result
 tree and its compiler options, and compiles each key once, also when several threads ask
-for it at the same time (the later ones wait for the first). It is an explicit object, created per `seqgrad.jobs.gradient_flow.run`,
-not module state.
+for it at the same time (the later ones wait for the first). It is an explicit object, created per
+`seqgrad.jobs.gradient_flow.run`, not module state. With a `program_store.ProgramStore`
+(`program_cache`: beside the persistent compilation cache) an entry's compiled programs are kept on
+disk and a rerun loads them without tracing or lowering anything.
 
 `options` picks a program's XLA compiler options. With ``config.quick_compile`` on a CPU
 backend, the measurement programs compile at a lower LLVM optimisation level
@@ -33,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqgrad.gradflow import attribution
-from seqgrad.jobs.gradient_flow import inputs, programs
+from seqgrad.jobs.gradient_flow import inputs, program_store, programs
 from seqgrad.jobs.gradient_flow.config import Windows
 from seqgrad.jobs.gradient_flow.entries import Entry
 
@@ -55,13 +57,23 @@ def options(entry, config, part: str) -> dict:
 class ProgramCache:
     """Compiled executables keyed by (lowered program, compiler options); thread-safe.
 
-    ``hits`` counts the compilations saved.
+    ``hits`` counts the compilations saved. ``store`` (optional) keeps every entry's traced programs on
+    disk between runs (`lower`).
     """
 
-    def __init__(self):
+    def __init__(self, store: program_store.ProgramStore | None = None):
         self._lock = threading.Lock()
         self._compiled: dict[str, concurrent.futures.Future] = {}
         self.hits = 0
+        self.store = store
+
+    def lower(self, entry: Entry, description: list, make) -> dict:
+        """``{name: lowered program}`` of ``make() = {name: (jitted function, abstract arguments)}``; through
+        the ``store`` where there is one and ``entry`` is `program_store.storable` (a rerun then traces nothing).
+        ``description``: the programs and their arguments' shapes, as text."""
+        if self.store is None or not program_store.storable(entry):
+            return {name: fn.lower(*args) for name, (fn, args) in make().items()}
+        return self.store.lowered([*program_store.describe(entry), *description], make)
 
     def compile(self, lowered, compiler_options: dict | None = None):
         """``lowered.compile(compiler_options)``, or the executable already compiled for the same key."""
@@ -86,6 +98,13 @@ class ProgramCache:
 
     def __len__(self) -> int:
         return len(self._compiled)
+
+
+def program_cache(cache_dir: str | None, config) -> ProgramCache:
+    """The run's `ProgramCache`, keeping programs in ``<cache_dir>/programs`` (none kept without a
+    persistent compilation cache: ``cache_dir`` None)."""
+    store = None if cache_dir is None else program_store.ProgramStore(os.path.join(cache_dir, "programs"), config)
+    return ProgramCache(store)
 
 
 def compilation_cache(config, workdir: str) -> str | None:
@@ -116,10 +135,13 @@ def _step_args(entry: Entry, config):
 def compile_step(entry: Entry, config, cache: ProgramCache | None = None):
     """The forward+backward pass the table times (default shapes, B = 1), compiled ahead of time from
     abstract shapes: nothing runs, so it may compile in a thread beside others."""
-    shapes = jax.eval_shape(lambda: _step_args(entry, config))
-    step = jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y)))
     cache = ProgramCache() if cache is None else cache
-    return cache.compile(step.lower(*shapes), options(entry, config, "step"))
+
+    def make():
+        step = jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y)))
+        return {"step": (step, jax.eval_shape(lambda: _step_args(entry, config)))}
+
+    return cache.compile(cache.lower(entry, ["step"], make)["step"], options(entry, config, "step"))
 
 
 def time_step(compiled, entry: Entry, config) -> float:
@@ -141,17 +163,24 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
     Each program with its `options`; a program ``cache`` already holds is not compiled again."""
     dtype, keys, scales = drawn
     cache = ProgramCache() if cache is None else cache
-    with jax.enable_x64(bool(config.float64)):
+    description = ["measure", str(np.dtype(dtype)), list(keys.shape), list(np.shape(scales)), repr(w)]
+
+    def make():
         init, draw = inputs.params_fn(entry, config, dtype), inputs.data_fn(entry, config, dtype, w.sequence_length)
         params, data = jax.eval_shape(init, keys), jax.eval_shape(draw, keys)
-        lowered = {name: fn.lower(params, data, scales) for name, fn in programs.part_fns(entry, config, dtype, w).items()}
-        parts = {name: cache.compile(low, options(entry, config, name)) for name, low in lowered.items()}
-        stacks = {k: v for k, v in lowered["profiles"].out_info.items() if k.startswith("stack/")}
+        parts = programs.part_fns(entry, config, dtype, w)
+        return {"init": (init, (keys,)), "draw": (draw, (keys,)),
+                **{f"part.{name}": (fn, (params, data, scales)) for name, fn in parts.items()}}
+
+    with jax.enable_x64(bool(config.float64)):
+        lowered = cache.lower(entry, description, make)
+        parts = {name[len("part."):]: cache.compile(low, options(entry, config, name[len("part."):]))
+                 for name, low in lowered.items() if name.startswith("part.")}
+        stacks = {k: v for k, v in lowered["part.profiles"].out_info.items() if k.startswith("stack/")}
         spectra = None if not stacks else cache.compile(
             programs.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),
             options(entry, config, "spectra"))
-        init_program = cache.compile(init.lower(keys), options(entry, config, "init"))
-        draw_program = cache.compile(draw.lower(keys), options(entry, config, "init"))
+        init_program, draw_program = (cache.compile(lowered[k], options(entry, config, "init")) for k in ("init", "draw"))
         return programs.Measurement(init_program, draw_program, parts, spectra, w.lengths)
 
 
@@ -166,7 +195,9 @@ def compile_recheck(entry: Entry, config, params, xs, scales, lengths, cache: Pr
 
     with jax.enable_x64(True):
         recheck = programs.norms_fn(entry, config, jnp.float64, lengths)
-        lowered = recheck.stacks.lower(jax.tree.map(as64, params), as64(xs), jax.ShapeDtypeStruct(scales.shape, jnp.float64))
+        args = (jax.tree.map(as64, params), as64(xs), jax.ShapeDtypeStruct(scales.shape, jnp.float64))
+        description = ["recheck", list(recheck.lengths), repr(jax.tree.map(lambda a: (a.shape, str(a.dtype)), args))]
+        lowered = cache.lower(entry, description, lambda: {"stacks": (recheck.stacks, args)})["stacks"]
         stacks = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in lowered.out_info.items()
                   if k.startswith("stack/")}
         return programs.Recheck(
