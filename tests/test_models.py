@@ -8,6 +8,7 @@ last step moves one-for-one with the last perturbation for recurrent models).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import flax.linen as nn
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from seqgrad import models
+from seqgrad.models.page_claims import PAGE_CLAIMS
 from tests.conftest import SMALL_OPTIONS
 
 B, T, D, H = 2, 7, 3, 6
@@ -109,6 +111,22 @@ def test_every_registered_module_is_a_flax_module_with_metadata():
         assert arch.path_length.startswith("O(")
         assert arch.parallel in ("no", "partially", "yes")
         assert arch.paper and arch.module.__doc__
+
+
+def test_every_built_in_architecture_has_its_row_of_page_claims():
+    built_in = {name for name in NAMES if models.info(name).module.__module__.startswith("seqgrad.models.")}
+    assert built_in == set(PAGE_CLAIMS)
+    for name in built_in:
+        assert dataclasses.asdict(PAGE_CLAIMS[name]) == {
+            key: getattr(models.info(name), key) for key in ("path_length", "parallel", "paper", "claim")
+        }
+
+
+def test_register_takes_the_texts_of_a_row_from_the_table_only():
+    with pytest.raises(ValueError, match="page_claims.PAGE_CLAIMS: register takes no claim"):
+        models.register("gru", claim="another claim")
+    with pytest.raises(TypeError, match="needs parallel, paper"):
+        models.register("not_in_the_table", path_length="O(T)")
 
 
 @pytest.mark.parametrize(

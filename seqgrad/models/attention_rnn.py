@@ -90,17 +90,8 @@ def _validate(options):
         )
 
 
-@register(
-    "attention_rnn",
-    path_length="O(1) via attention",
-    parallel="partially",
-    paper="Elman recurrence + causal attention read-out (Bahdanau et al. 2015; Cheng et al. 2016)",
-    choices={"recurrent_init": RECURRENT_INITS},
-    validate=_validate,
-    claim="attention gives a direct path from every past state to the output: no multiplicative chain through time",
-    probe_is_state=False,
-    recurrent_params=("recurrent_kernel",),
-)
+@register("attention_rnn", choices={"recurrent_init": RECURRENT_INITS}, validate=_validate, probe_is_state=False,
+          recurrent_params=("recurrent_kernel",))
 class AttentionRNN(RecurrentModel, AttentionRNNOptions):
     """Elman RNN ``s_t`` with a causal multi-head attention read-out ``h_t = s_t + Attn(s_t, s_{≤t})``.
 

@@ -109,16 +109,8 @@ def _validate(options):
             raise ValueError(f"{key}={value!r} is invalid for 'cornn': it must be a number > 0")
 
 
-@register(
-    "cornn",
-    path_length="O(T) but oscillatory (bounded growth)",
-    parallel="no",
-    paper="Rusch & Mishra 2021, Coupled oscillatory recurrent neural network (coRNN)",
-    validate=_validate,
-    claim="‖∂y_T/∂y_t‖_∞ ≤ ρ^(T−t), ρ = 1 + O(Δt): hidden-state gradients cannot explode faster",
-    recurrent_params=("recurrent_kernel", "velocity_kernel"),
-    state_jacobian_bound=state_jacobian_bound,
-)
+@register("cornn", validate=_validate, recurrent_params=("recurrent_kernel", "velocity_kernel"),
+          state_jacobian_bound=state_jacobian_bound)
 class CoRNN(RecurrentModel, CoRNNOptions):
     """coRNN (IMEX scheme); ``x: [B, T, D] -> y: [B, T, H]``.
 

@@ -86,17 +86,8 @@ class ResidualBlock(nn.Module):
         return z + y
 
 
-@register(
-    "dilated_conv",
-    path_length="O(log T)",
-    parallel="yes",
-    paper="WaveNet: van den Oord et al. 2016; TCN: Bai, Kolter & Koltun 2018",
-    choices={"activation": tuple(ACTIVATIONS)},
-    validate=lambda options: check_positive(options, "kernel_size", "num_blocks"),
-    claim="dilations 1, 2, …, 2^(L−1) reach T steps back through O(log T) layers",
-    probe_is_state=False,
-    recurrent_params=(),
-)
+@register("dilated_conv", choices={"activation": tuple(ACTIVATIONS)},
+          validate=lambda options: check_positive(options, "kernel_size", "num_blocks"), probe_is_state=False)
 class DilatedConv(nn.Module):
     """Causal dilated convolution stack (WaveNet/TCN): ``x: [B, T, D] -> h: [B, T, H]``.
 

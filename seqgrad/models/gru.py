@@ -32,8 +32,6 @@ scan (needed for forward-mode `jax.jvp`/`jax.jacfwd`). Both give the same number
 
 from __future__ import annotations
 
-import numbers
-
 import flax.linen as nn
 import jax.numpy as jnp
 from jax import lax
@@ -41,11 +39,8 @@ from jax import lax
 from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.handwritten_vjp import ROW_CONTRACTION, gate_blocks
-from seqgrad.models.initializers import check_chrono, chrono_log_times, input_initializer
-from seqgrad.models.registry import register
-
-# Scan unroll factor chosen with benchmarks/bench_cells.py (CPU, float32).
-DEFAULT_UNROLL = 1
+from seqgrad.models.initializers import GatedOptions, check_chrono, chrono_log_times, input_initializer
+from seqgrad.models.registry import check_real, register
 
 
 def gru_bias_init(update_bias: float, chrono: int = 0):
@@ -139,14 +134,10 @@ def _backward(params, x, saved, dh_seq, unroll):
 GRU_CELL = handwritten_vjp.Cell(prepare=_prepare, project=_project, step=_step, backward=_backward, output=3, extra=2)
 
 
-class GRUOptions(nn.Module):
-    """The options of `GRU` (and of its layer), declared once."""
+class GRUOptions(GatedOptions):
+    """The options of `GRU` (and of its layer), declared once: `GatedOptions` and ``update_bias``."""
 
-    hidden_size: int
     update_bias: float = 0.0
-    chrono: int = 0
-    unroll: int = DEFAULT_UNROLL
-    fused: bool = True
 
 
 class GRULayer(GRUOptions):
@@ -168,21 +159,11 @@ class GRULayer(GRUOptions):
 
 
 def validate(options):
-    value = options.get("update_bias", 0.0)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"update_bias={value!r} is invalid: it must be a real number (e.g. 0.0 or -1.0)")
+    check_real(options, "update_bias", examples="0.0 or -1.0")
     check_chrono(options)
 
 
-@register(
-    "gru",
-    path_length="O(T) but additive",
-    parallel="no",
-    paper="Cho et al. 2014 (reset gate before the candidate matmul)",
-    validate=validate,
-    claim="h_t = (1-z_t) h_{t-1} + z_t h̃_t is an additive path: with z_t ≈ 0 gradients flow through directly",
-    recurrent_params=("recurrent_kernel", "candidate_kernel"),
-)
+@register("gru", validate=validate, recurrent_params=("recurrent_kernel", "candidate_kernel"))
 class GRU(RecurrentModel, GRUOptions):
     """GRU (the page's equations, Cho et al. 2014); ``x: [B, T, D] -> h: [B, T, H]``.
 

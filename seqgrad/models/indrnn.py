@@ -69,11 +69,9 @@ class IndRNNLayer(IndRNNOptions):
         def step(carry, z_t):
             return {"h": phi(z_t + u * carry["h"])}
 
-        out = recurrence.scan_layer(
-            step, {"h": jnp.zeros((x.shape[0], H), dtype)}, inputs,
-            perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll,
+        return recurrence.hidden_layer(
+            step, inputs, x, H, perturbation=perturbation, truncate=truncate, unroll=self.unroll
         )
-        return out["h"], out["h"]
 
 
 def _validate(options):
@@ -85,16 +83,8 @@ def _validate(options):
         raise ValueError(f"max_recurrent={bound!r} is invalid for 'indrnn': it must be a number >= 0")
 
 
-@register(
-    "indrnn",
-    path_length="O(T) but element-wise",
-    parallel="no",
-    paper="Li et al. 2018, Independently recurrent neural network (IndRNN)",
-    choices={"activation": tuple(ACTIVATIONS)},
-    validate=_validate,
-    claim="∂h_T/∂h_t = diag(∏ u ⊙ φ′): each unit's gradient decays or grows on its own, set by u",
-    recurrent_params=("recurrent_weight",),
-)
+@register("indrnn", choices={"activation": tuple(ACTIVATIONS)}, validate=_validate,
+          recurrent_params=("recurrent_weight",))
 class IndRNN(RecurrentModel, IndRNNOptions):
     """IndRNN ``h_t = φ(x_t U + u ⊙ h_{t−1} + b)``; ``x: [B, T, D] -> h: [B, T, H]``.
 

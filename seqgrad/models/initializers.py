@@ -97,3 +97,18 @@ class ElmanOptions(nn.Module):
     recurrent_init: str = "orthogonal"
     recurrent_scale: float = 1.0
     unroll: int = 1
+
+
+class GatedOptions(nn.Module):
+    """Options shared by the gated cells `lstm` and `gru`, as `ElmanOptions` for the Elman family.
+
+    ``chrono``: T_max > 0 replaces the gate-bias option by chrono initialisation (`chrono_log_times`),
+    0 = off; ``unroll``: the scan unroll factor (1, chosen with benchmarks/bench_cells.py, CPU, float32);
+    ``fused``: plain calls run the cell's hand-written VJP (`seqgrad.models.handwritten_vjp`). Each
+    cell's options class adds its own gate-bias field (``forget_bias``, ``update_bias``).
+    """
+
+    hidden_size: int
+    chrono: int = 0
+    unroll: int = 1
+    fused: bool = True

@@ -7,6 +7,7 @@ axis). A layer hands it over, never adds it by hand:
     s = linear_scan.linear_layer(a, b, perturbation=perturbation, truncate=truncate)  # [B, T, ...]
 
 (time-major: ``linear_recurrence(a, b, perturbation=recurrence.time_major(δ), truncate=truncate)``).
+A gated recurrence (minGRU, minLSTM) hands its gates to `gated_layer` instead.
 A Lyapunov-tracked perturbation has its exponents measured exactly from ``a``
 (`tangent_frame.diagonal`); directly, ``linear_recurrence(..., lyapunov=spec)``
 returns ``(s, stats)``. A `perturbation.Remat` block is ignored (an associative scan
@@ -29,7 +30,7 @@ from seqgrad.models.tangent_frame import LyapunovSpec
 
 Array = jax.Array
 
-__all__ = ["linear_layer", "linear_recurrence", "truncate_inputs"]
+__all__ = ["gated_layer", "linear_layer", "linear_recurrence", "truncate_inputs"]
 
 
 def truncate_inputs(a: Array, b: Array, truncate: int | Array | None) -> tuple[Array, Array]:
@@ -107,3 +108,19 @@ def linear_layer(a: Array, b: Array, *, perturbation: Any = None, truncate: int 
     """
     delta = None if perturbation is None else time_major(perturbation)
     return batch_major(linear_recurrence(a, b, perturbation=delta, truncate=truncate))
+
+
+def gated_layer(keep: Array, write: Array, candidate: Array, *, perturbation: Any = None,
+                truncate: int | Array | None = None) -> tuple[Array, Array]:
+    """The layer of a gated linear recurrence ``h_t = keep_t ⊙ h_{t-1} + write_t ⊙ h̃_t`` (minGRU, minLSTM).
+
+    Args:
+      keep, write, candidate: time-major ``[T, B, H]``: the gate on ``h_{t-1}``, the gate on the
+        candidate, and the candidate ``h̃``, all computed from the input alone.
+      perturbation, truncate: as in `linear_layer`.
+
+    Returns:
+      ``(h, h)``, both ``[B, T, H]``: the layer's output and its probe, the state the perturbation enters.
+    """
+    h = linear_layer(keep, write * candidate, perturbation=perturbation, truncate=truncate)
+    return h, h

@@ -135,16 +135,7 @@ def _validate(options):
         raise ValueError(f"max_phase={opts['max_phase']!r} is invalid for 'lru': it must be > 0")
 
 
-@register(
-    "lru",
-    path_length="O(T) but linear (|λ| < 1 chosen by design)",
-    parallel="yes",
-    paper="Orvieto et al. 2023, Resurrecting recurrent neural networks for long sequences",
-    validate=_validate,
-    claim="∂x_T/∂x_t = diag(λ^(T−t)): no nonlinearity on the path, the decay |λ| per step is set by the ring init",
-    probe_is_state=True,
-    recurrent_params=("nu_log", "theta_log"),
-)
+@register("lru", validate=_validate, recurrent_params=("nu_log", "theta_log"))
 class LRU(RecurrentModel, LRUOptions):
     """Linear Recurrent Unit ``x_t = λ ⊙ x_{t−1} + γ ⊙ (B u_t)``, ``h_t = Re(C x_t) + D ⊙ u_t``.
 

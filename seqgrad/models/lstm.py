@@ -34,8 +34,6 @@ request under autodiff of the generic scan (`seqgrad.models.handwritten_vjp`);
 
 from __future__ import annotations
 
-import numbers
-
 import flax.linen as nn
 import jax.numpy as jnp
 from jax import lax
@@ -43,11 +41,9 @@ from jax import lax
 from seqgrad.models import handwritten_vjp
 from seqgrad.models.base import RecurrentModel
 from seqgrad.models.handwritten_vjp import gate_blocks
-from seqgrad.models.initializers import check_chrono, chrono_log_times, input_initializer
-from seqgrad.models.registry import register
+from seqgrad.models.initializers import GatedOptions, check_chrono, chrono_log_times, input_initializer
+from seqgrad.models.registry import check_real, register
 
-# Scan unroll factor chosen with benchmarks/bench_cells.py (CPU, float32).
-DEFAULT_UNROLL = 1
 # Site -> the carry entries the perturbation enters (and the probe concatenates).
 SITE_KEYS = {"hidden": ("h",), "cell": ("c",), "state": ("h", "c")}
 
@@ -136,14 +132,10 @@ LSTM_CELL = handwritten_vjp.Cell(
 )
 
 
-class LSTMOptions(nn.Module):
-    """The options of `LSTM` (and of its layer), declared once."""
+class LSTMOptions(GatedOptions):
+    """The options of `LSTM` (and of its layer), declared once: `GatedOptions` and ``forget_bias``."""
 
-    hidden_size: int
     forget_bias: float = 1.0
-    chrono: int = 0
-    unroll: int = DEFAULT_UNROLL
-    fused: bool = True
 
 
 class LSTMLayer(LSTMOptions):
@@ -170,23 +162,11 @@ class LSTMLayer(LSTMOptions):
 
 
 def validate(options):
-    value = options.get("forget_bias", 1.0)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"forget_bias={value!r} is invalid: it must be a real number (e.g. 1.0 or 0.0)")
+    check_real(options, "forget_bias", examples="1.0 or 0.0")
     check_chrono(options)
 
 
-@register(
-    "lstm",
-    path_length="O(T) but additive",
-    parallel="no",
-    validate=validate,
-    paper="Hochreiter & Schmidhuber 1997; forget gate: Gers, Schmidhuber & Cummins 2000; "
-    "forget_bias=1: Jozefowicz, Zaremba & Sutskever 2015",
-    claim="∂c_t/∂c_{t-1} = f_t (element-wise): with the forget gate open, gradients flow "
-    "through the cell state undiminished (constant error carousel)",
-    recurrent_params=("recurrent_kernel",),
-)
+@register("lstm", validate=validate, recurrent_params=("recurrent_kernel",))
 class LSTM(RecurrentModel, LSTMOptions):
     """LSTM (the page's equations); ``x: [B, T, D] -> h: [B, T, H]``.
 

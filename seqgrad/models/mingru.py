@@ -68,21 +68,10 @@ class MinGRULayer(MinGRUOptions):
         x = recurrence.time_major(x)
         z = jax.nn.sigmoid(x @ W_z + b_z)  # [T, B, H]
         candidate = ACTIVATIONS[self.activation](x @ W_h + b_h)
-        a, b = 1.0 - z, z * candidate
-        h = linear_scan.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
-        return h, h
+        return linear_scan.gated_layer(1.0 - z, z, candidate, perturbation=perturbation, truncate=truncate)
 
 
-@register(
-    "mingru",
-    path_length="O(T) but additive",
-    parallel="yes",
-    paper="Feng et al. 2024, Were RNNs all we needed?",
-    choices={"activation": tuple(ACTIVATIONS)},
-    claim="∂h_T/∂h_t = diag(∏(1 − z_s)): gates read only the input, so the path is additive and parallel",
-    probe_is_state=True,
-    recurrent_params=("gate_kernel",),
-)
+@register("mingru", choices={"activation": tuple(ACTIVATIONS)}, recurrent_params=("gate_kernel",))
 class MinGRU(RecurrentModel, MinGRUOptions):
     """minGRU ``h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t`` with ``z_t, h̃_t`` from ``x_t`` only.
 

@@ -47,19 +47,11 @@ class MinLSTMLayer(MinLSTMOptions):
         bias = self.param("bias", lambda k, s, d: jnp.zeros(s, d).at[:H].set(self.forget_bias), (3 * H,), dtype)
         z = recurrence.time_major(x) @ kernel + bias  # [T, B, 3H]
         f, i, candidate = jax.nn.sigmoid(z[..., :H]), jax.nn.sigmoid(z[..., H : 2 * H]), z[..., 2 * H :]
-        a, b = f / (f + i), i / (f + i) * candidate
-        h = linear_scan.linear_layer(a, b, perturbation=perturbation, truncate=truncate)
-        return h, h
+        keep, write = f / (f + i), i / (f + i)  # f′, i′: f′ + i′ = 1
+        return linear_scan.gated_layer(keep, write, candidate, perturbation=perturbation, truncate=truncate)
 
 
-@register(
-    "minlstm",
-    path_length="O(T) but additive",
-    parallel="yes",
-    paper="Feng et al. 2024, Were RNNs all we needed?",
-    claim="∂h_T/∂h_t = diag(∏ f′_s), f′ = f/(f + i) from the inputs only: additive and parallel",
-    recurrent_params=("gate_kernel",),
-)
+@register("minlstm", recurrent_params=("gate_kernel",))
 class MinLSTM(RecurrentModel, MinLSTMOptions):
     """minLSTM ``h_t = f′_t ⊙ h_{t−1} + i′_t ⊙ h̃_t`` with gates from ``x_t`` only.
 

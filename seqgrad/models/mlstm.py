@@ -113,16 +113,8 @@ class MLSTMLayer(MLSTMOptions):
         return recurrence.batch_major(h), recurrence.batch_major(probe)
 
 
-@register(
-    "mlstm",
-    path_length="O(T) but linear (matrix memory)",
-    parallel="yes",
-    paper="Beck et al. 2024, xLSTM: extended long short-term memory (mLSTM)",
-    choices={"form": FORMS},
-    validate=functools.partial(check_heads, "mlstm"),
-    claim="∂C_T/∂C_t = ∏ f_s (scalar per head): gates read only x, the memory path is linear and parallel",
-    recurrent_params=("gate_kernel", "gate_bias"),
-)
+@register("mlstm", choices={"form": FORMS}, validate=functools.partial(check_heads, "mlstm"),
+          recurrent_params=("gate_kernel", "gate_bias"))
 class MLSTM(RecurrentModel, MLSTMOptions):
     """mLSTM matrix memory ``C_t = f_t C_{t−1} + i_t v_t k_tᵀ``; ``x: [B, T, D] -> h: [B, T, H]``.
 

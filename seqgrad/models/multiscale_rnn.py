@@ -75,11 +75,9 @@ class ClockworkLayer(MultiscaleRNNOptions):
             h = carry["h"]
             return {"h": jnp.where(tick, jnp.tanh(h @ W + u), h)}
 
-        carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        h = recurrence.scan_layer(
-            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
-        )["h"]
-        return h, h
+        return recurrence.hidden_layer(
+            step, inputs, x, H, perturbation=perturbation, truncate=truncate, unroll=self.unroll
+        )
 
 
 def validate(options):
@@ -93,17 +91,8 @@ def validate(options):
         )
 
 
-@register(
-    "multiscale_rnn",
-    path_length="O(T/k^(G-1))",
-    parallel="no",
-    paper="Clockwork RNN: Koutník, Greff, Gomez & Schmidhuber 2014",
-    choices={"recurrent_init": RECURRENT_INITS},
-    validate=validate,
-    claim="slow modules update every k^g steps and hold their state in between: "
-    "their gradients travel shorter distances",
-    recurrent_params=("recurrent_kernel",),
-)
+@register("multiscale_rnn", choices={"recurrent_init": RECURRENT_INITS}, validate=validate,
+          recurrent_params=("recurrent_kernel",))
 class MultiscaleRNN(RecurrentModel, MultiscaleRNNOptions):
     """Clockwork RNN with module periods 1, k, k², …; ``x: [B, T, D] -> h: [B, T, H]``.
 

@@ -92,24 +92,12 @@ class OrthogonalLayer(OrthogonalRNNOptions):
         def step(carry, u_t):
             return {"h": phi(carry["h"] @ W + u_t, b)}
 
-        carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        h = recurrence.scan_layer(
-            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
-        )["h"]
-        return h, h
+        return recurrence.hidden_layer(
+            step, inputs, x, H, perturbation=perturbation, truncate=truncate, unroll=self.unroll
+        )
 
 
-@register(
-    "orthogonal_rnn",
-    path_length="O(T)",
-    parallel="no",
-    paper="expRNN: Lezcano-Casado & Martínez-Rubio 2019; modReLU: Arjovsky, Shah & Bengio 2016; "
-    "init: Henaff, Szlam & LeCun 2016",
-    choices={"activation": tuple(ACTIVATIONS)},
-    claim="W = expm(A - Aᵀ) is exactly orthogonal: W^(T-t) keeps every singular value at 1, "
-    "only the activation's derivative can shrink gradients",
-    recurrent_params=("recurrent_generator",),
-)
+@register("orthogonal_rnn", choices={"activation": tuple(ACTIVATIONS)}, recurrent_params=("recurrent_generator",))
 class OrthogonalRNN(RecurrentModel, OrthogonalRNNOptions):
     """expRNN ``h_t = φ(expm(A - Aᵀ) h_{t-1} + U x_t)``; ``x: [B, T, D] -> h: [B, T, H]``.
 

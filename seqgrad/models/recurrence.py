@@ -20,6 +20,8 @@ docs/own_architecture.md):
                                 site="h", truncate=truncate, unroll=self.unroll)
     return out["h"], out["h"]
 
+(`hidden_layer` is that call for a carry that is the hidden state alone, from zero.)
+
 A layer may transform the perturbation with `jax.tree.map` (it maps the wrapped array);
 adding a Lyapunov-tracked one by hand (``b + delta``) raises a `TypeError` that points
 here. Lyapunov exponents travel with the perturbation: `RecurrentModel` called with
@@ -53,7 +55,7 @@ Step = Callable[[Carry, Any], Carry]
 # Key of the Lyapunov statistics in the outputs of `scan` and in the model's flax collection.
 LYAPUNOV = "lyapunov"
 
-__all__ = ["LYAPUNOV", "batch_major", "scan", "scan_layer", "time_major"]
+__all__ = ["LYAPUNOV", "batch_major", "hidden_layer", "scan", "scan_layer", "time_major"]
 
 
 def scan(
@@ -229,6 +231,33 @@ def scan_layer(
     delta = None if perturbation is None else time_major(perturbation)
     _, out = scan(step, carry, inputs, emit=emit, perturbation=delta, site=site, truncate=truncate, unroll=unroll)
     return {name: batch_major(out[name]) for name in emit}
+
+
+def hidden_layer(
+    step: Step,
+    inputs: Any,
+    x: Array,
+    hidden_size: int,
+    *,
+    perturbation: Any = None,
+    truncate: int | Array | None = None,
+    unroll: int = 1,
+) -> tuple[Array, Array]:
+    """`scan_layer` for the layer whose carry is its hidden state alone, ``{"h": [B, H]}`` starting at zero.
+
+    Args:
+      step: ``(carry {"h": [B, H]}, input_t) -> carry``.
+      inputs: pytree of time-major ``[T, B, ...]`` arrays.
+      x: the layer's input ``[B, T, D]`` (the zero state takes its batch size and dtype).
+      hidden_size: ``H``.
+      perturbation, truncate, unroll: as in `scan_layer`; the perturbation enters ``h``.
+
+    Returns:
+      ``(h, h)``, both ``[B, T, H]``: the layer's output and its probe, the state the perturbation enters.
+    """
+    carry = {"h": jnp.zeros((x.shape[0], hidden_size), x.dtype)}
+    h = scan_layer(step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=unroll)["h"]
+    return h, h
 
 
 def time_major(x):

@@ -1,5 +1,6 @@
 """Name -> architecture registry: the `Architecture` record (what the page claims about it, its optional
-measures) and the `register` decorator every architecture module applies to its class.
+measures) and the `register` decorator every architecture module applies to its class; what the page claims
+about a built-in architecture is its row of `seqgrad.models.page_claims`.
 
     >>> from seqgrad import models
     >>> models.available()[:3]
@@ -11,10 +12,13 @@ measures) and the `register` decorator every architecture module applies to its 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
+
+from seqgrad.models.page_claims import PAGE_CLAIMS, PageClaims
 
 # Fields every flax Module carries that are not user options.
 _MODULE_INTERNALS = frozenset({"parent", "name"})
@@ -117,20 +121,26 @@ _REGISTRY: dict[str, Architecture] = {}
 def register(
     name: str,
     *,
-    path_length: str,
-    parallel: str,
-    paper: str,
+    path_length: str | None = None,
+    parallel: str | None = None,
+    paper: str | None = None,
+    claim: str | None = None,
     choices: Mapping[str, tuple[Any, ...]] | None = None,
     validate: Callable[[dict[str, Any]], None] | None = None,
-    claim: str = "",
     probe_is_state: bool = True,
     recurrent_params: tuple[str, ...] = (),
     state_jacobian_bound: Callable[..., Any] | None = None,
     state_variance_ratio: Callable[..., Any] | None = None,
 ):
-    """Class decorator adding a Module class to the registry under ``name``."""
-    if parallel not in ("no", "partially", "yes"):
-        raise ValueError(f"parallel={parallel!r}; valid: 'no', 'partially', 'yes'")
+    """Class decorator adding a Module class to the registry under ``name``.
+
+    ``path_length``, ``parallel``, ``paper`` and ``claim`` (the `Architecture` fields) of a built-in
+    architecture are its row ``PAGE_CLAIMS[name]`` (`seqgrad.models.page_claims`) and are not given here;
+    an architecture defined elsewhere gives ``path_length``, ``parallel`` and ``paper`` (``claim`` optional).
+    """
+    page = _page_claims(name, path_length=path_length, parallel=parallel, paper=paper, claim=claim)
+    if page.parallel not in ("no", "partially", "yes"):
+        raise ValueError(f"parallel={page.parallel!r}; valid: 'no', 'partially', 'yes'")
 
     def decorator(module_cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
@@ -138,12 +148,12 @@ def register(
         _REGISTRY[name] = Architecture(
             name=name,
             module=module_cls,
-            path_length=path_length,
-            parallel=parallel,
-            paper=paper,
+            path_length=page.path_length,
+            parallel=page.parallel,
+            paper=page.paper,
             choices=dict(choices or {}),
             validate=validate,
-            claim=claim,
+            claim=page.claim,
             probe_is_state=probe_is_state,
             recurrent_params=tuple(recurrent_params),
             state_jacobian_bound=state_jacobian_bound,
@@ -152,6 +162,22 @@ def register(
         return module_cls
 
     return decorator
+
+
+def _page_claims(name: str, **given: str | None) -> PageClaims:
+    """The texts `register` records for ``name``: its row of `PAGE_CLAIMS`, or the ones given (not both)."""
+    texts = {key: value for key, value in given.items() if value is not None}
+    if name in PAGE_CLAIMS:
+        if texts:
+            raise ValueError(
+                f"architecture {name!r} has its row in seqgrad.models.page_claims.PAGE_CLAIMS: "
+                f"register takes no {', '.join(texts)} for it"
+            )
+        return PAGE_CLAIMS[name]
+    missing = [key for key in ("path_length", "parallel", "paper") if key not in texts]
+    if missing:
+        raise TypeError(f"register({name!r}) needs {', '.join(missing)}: {name!r} has no row in PAGE_CLAIMS")
+    return PageClaims(**texts)
 
 
 def available() -> list[str]:
@@ -178,6 +204,14 @@ def check_positive(options: Mapping[str, Any], *keys: str) -> None:
             value = options[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key}={value!r} is invalid: it must be a positive integer")
+
+
+def check_real(options: Mapping[str, Any], key: str, *, examples: str) -> None:
+    """Raises `ValueError` unless ``options[key]`` (if present) is a real number (not a bool); the message shows
+    ``examples`` (e.g. ``"1.0 or 0.0"``)."""
+    value = options.get(key, 0.0)  # absent: the default, a real number
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{key}={value!r} is invalid: it must be a real number (e.g. {examples})")
 
 
 def check_bool(options: Mapping[str, Any], *keys: str) -> None:

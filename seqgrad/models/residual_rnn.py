@@ -50,11 +50,9 @@ class ResidualLayer(ResidualRNNOptions):
             h = carry["h"]
             return {"h": h + alpha * jnp.tanh(h @ W + u_t)}
 
-        carry = {"h": jnp.zeros((x.shape[0], H), dtype)}
-        h = recurrence.scan_layer(
-            step, carry, inputs, perturbation=perturbation, site="h", truncate=truncate, unroll=self.unroll
-        )["h"]
-        return h, h
+        return recurrence.hidden_layer(
+            step, inputs, x, H, perturbation=perturbation, truncate=truncate, unroll=self.unroll
+        )
 
 
 def validate(options):
@@ -64,16 +62,8 @@ def validate(options):
             raise ValueError(f"{key}={value!r} is invalid: it must be a positive real number (e.g. 1.0 or 0.1)")
 
 
-@register(
-    "residual_rnn",
-    path_length="O(T) but additive",
-    parallel="no",
-    paper="the page's additive update; residual connections: He et al. 2016",
-    choices={"recurrent_init": RECURRENT_INITS},
-    validate=validate,
-    claim="∂h_t/∂h_{t-1} = I + ∂Δh_t/∂h_{t-1}: the identity gives gradients a direct path",
-    recurrent_params=("recurrent_kernel",),
-)
+@register("residual_rnn", choices={"recurrent_init": RECURRENT_INITS}, validate=validate,
+          recurrent_params=("recurrent_kernel",))
 class ResidualRNN(RecurrentModel, ResidualRNNOptions):
     """Residual RNN ``h_t = h_{t-1} + α·tanh(W h_{t-1} + U x_t + b)``; ``x: [B, T, D] -> h: [B, T, H]``.
 

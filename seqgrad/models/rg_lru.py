@@ -178,16 +178,8 @@ def _validate(options):
         raise ValueError(f"a_min={a_min!r}, a_max={a_max!r} are invalid for 'rg_lru': need 0 < a_min < a_max < 1")
 
 
-@register(
-    "rg_lru",
-    path_length="O(T) but linear (0 < a < 1 gated)",
-    parallel="yes",
-    paper="De et al. 2024, Griffin: mixing gated linear recurrences with local attention (RG-LRU)",
-    validate=_validate,
-    claim="∂h_T/∂h_t = diag(∏ a_s), 0 < a < 1; √(1 − a²) keeps Var(h) equal to the input variance",
-    recurrent_params=("a_param", "gate_kernel"),
-    state_variance_ratio=state_variance_ratio,
-)
+@register("rg_lru", validate=_validate, recurrent_params=("a_param", "gate_kernel"),
+          state_variance_ratio=state_variance_ratio)
 class RGLRU(RecurrentModel, RGLRUOptions):
     """RG-LRU ``h_t = a_t ⊙ h_{t−1} + √(1 − a_t²) ⊙ (i_t ⊙ u_t)``; ``x: [B, T, D] -> h: [B, T, H]``.
 

@@ -121,16 +121,8 @@ class ElmanLayer(RNNOptions):
         return h, h
 
 
-@register(
-    "rnn",
-    path_length="O(T)",
-    parallel="no",
-    paper="Elman 1990; IRNN: Le, Jaitly & Hinton 2015",
-    choices={"activation": tuple(ACTIVATIONS), "recurrent_init": RNN_RECURRENT_INITS},
-    validate=validate,
-    claim="each backward step multiplies by Wᵀ·diag(φ'(z_t)): gradients vanish or explode exponentially",
-    recurrent_params=("recurrent_kernel",),
-)
+@register("rnn", choices={"activation": tuple(ACTIVATIONS), "recurrent_init": RNN_RECURRENT_INITS},
+          validate=validate, recurrent_params=("recurrent_kernel",))
 class RNN(RecurrentModel, RNNOptions):
     """Vanilla Elman RNN ``h_t = φ(W h_{t-1} + U x_t + b)``; ``x: [B, T, D] -> h: [B, T, H]``.
 

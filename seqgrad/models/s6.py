@@ -96,15 +96,7 @@ def _validate(options):
         raise ValueError(f"dt_min={dt_min!r}, dt_max={dt_max!r} are invalid for 's6': need 0 < dt_min <= dt_max")
 
 
-@register(
-    "s6",
-    path_length="O(T) but linear (selective Δ_t)",
-    parallel="yes",
-    paper="Gu & Dao 2023, Mamba: linear-time sequence modeling with selective state spaces (S6)",
-    validate=_validate,
-    claim="∂s_T/∂s_t = diag(∏ exp(Δ_s A)): Δ_t → 0 keeps the state (identity map), large Δ_t resets it",
-    recurrent_params=("A_log", "dt_kernel", "dt_bias"),
-)
+@register("s6", validate=_validate, recurrent_params=("A_log", "dt_kernel", "dt_bias"))
 class S6(RecurrentModel, S6Options):
     """Mamba's selective SSM; ``x: [B, T, D] -> h: [B, T, H]``, state ``[B, H, state_size]``.
 

@@ -79,16 +79,8 @@ def validate(options):
     check_positive(options, "skip")
 
 
-@register(
-    "skip_rnn",
-    path_length="O(T/k)",
-    parallel="no",
-    paper="the page's skip connections; NARX skips in time: Lin, Horne, Tiňo & Giles 1996",
-    choices={"recurrent_init": RECURRENT_INITS, "skip_mode": SKIP_MODES},
-    validate=validate,
-    claim="h_{t-k} enters h_t additively: a direct gradient path spanning k steps",
-    recurrent_params=("recurrent_kernel",),
-)
+@register("skip_rnn", choices={"recurrent_init": RECURRENT_INITS, "skip_mode": SKIP_MODES}, validate=validate,
+          recurrent_params=("recurrent_kernel",))
 class SkipRNN(RecurrentModel, SkipRNNOptions):
     """Skip RNN ``h_t = tanh(W h_{t-1} + U x_t + b) + h_{t-k}``; ``x: [B, T, D] -> h: [B, T, H]``.
 

@@ -99,16 +99,8 @@ class SLSTMLayer(SLSTMOptions):
         return out["h"], out["h"]
 
 
-@register(
-    "slstm",
-    path_length="O(T) but additive",
-    parallel="no",
-    paper="Beck et al. 2024, xLSTM: extended long short-term memory (sLSTM)",
-    choices={"forget_gate": FORGET_GATES, "stabilized": (True, False)},
-    validate=functools.partial(check_heads, "slstm"),
-    claim="∂c_t/∂c_{t−1} = f_t with exponential gating and a normaliser: the cell path is additive",
-    recurrent_params=("recurrent_kernel",),
-)
+@register("slstm", choices={"forget_gate": FORGET_GATES, "stabilized": (True, False)},
+          validate=functools.partial(check_heads, "slstm"), recurrent_params=("recurrent_kernel",))
 class SLSTM(RecurrentModel, SLSTMOptions):
     """sLSTM with exponential input gate, normaliser and stabiliser; ``x: [B, T, D] -> h: [B, T, H]``.
 

@@ -74,16 +74,7 @@ def _validate(options):
         )
 
 
-@register(
-    "transformer",
-    path_length="O(1)",
-    parallel="yes",
-    paper="Vaswani et al. 2017; pre-LN: Xiong et al. 2020",
-    validate=_validate,
-    claim="self-attention connects every position to every earlier one directly: no sequential gradient path",
-    probe_is_state=False,
-    recurrent_params=(),
-)
+@register("transformer", validate=_validate, probe_is_state=False)
 class Transformer(nn.Module):
     """Causal pre-LN Transformer decoder: ``x: [B, T, D] -> h: [B, T, H]``.
 
