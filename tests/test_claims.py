@@ -9,7 +9,7 @@ import pytest
 
 from experiments import gradient_flow
 from seqgrad.gradflow import predictions
-from seqgrad.jobs.gradient_flow import summaries
+from seqgrad.jobs.gradient_flow import config as config_lib, summaries
 from seqgrad.report.record import Condition, ConditionVerdict, Stats
 from seqgrad.report import (chain_rules, claims, later_paper_rules, path_rules, snippet_rules,
                             verdicts)
@@ -17,13 +17,15 @@ from seqgrad.report.verdicts import CONFIRMED, DEPENDS, INCONCLUSIVE, NOT_MEASUR
 
 T = 128
 CONFIG = gradient_flow.get_config()
+THRESHOLDS = config_lib.thresholds(CONFIG)
 D = np.arange(T, dtype=np.float64)
 
 
 def subject(profile, options=None, receptive_field=None, **kwargs) -> Subject:
     """A `Subject` whose 2 seeds × 2 inputs all measured ``profile`` ``[T]``."""
     norms = np.broadcast_to(np.asarray(profile, np.float64), (2, 2, T))
-    m = summaries.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32, **kwargs)
+    m = summaries.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32, thresholds=THRESHOLDS,
+                                     **kwargs)
     return Subject(options or {}, receptive_field, m)
 
 
@@ -38,7 +40,8 @@ def verdict(rule, **subjects):
 def spread_subject(profiles) -> Subject:
     """A `Subject` whose 2 seeds × 2 inputs measured the four ``profiles`` ``[4, T]``."""
     norms = np.asarray(profiles, np.float64).reshape(2, 2, T)
-    return Subject({}, None, summaries.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32))
+    return Subject({}, None, summaries.condition_measures(Condition(1.0, T), norms, None, CONFIG, np.float32,
+                                                                 thresholds=THRESHOLDS))
 
 
 def test_vanilla_branches():
@@ -297,10 +300,12 @@ def test_zero_directions_make_the_product_singular_not_finite_exponents():
 
     from seqgrad.report import tables
 
-    m = subject(np.ones(T), lyapunov=np.zeros((2, 4)), lyapunov_zero_directions=np.array([2, 1])).m
+    recorded = CONFIG.lyapunov.T - CONFIG.burn_in
+    m = subject(np.ones(T), lyapunov=np.zeros((2, 4)), lyapunov_zero_directions=np.array([2, 1]),
+                lyapunov_steps=recorded).m
     assert m.lyapunov_zero_directions == 3
     assert m.lyapunov_top is None and m.lyapunov_top_between_restarts.median == 0.0
-    steps = 2 * CONFIG.lyapunov.num_exponents * (CONFIG.lyapunov.T - CONFIG.burn_in)
+    steps = 2 * CONFIG.lyapunov.num_exponents * recorded
     assert m.lyapunov_singular == {"annihilations": 3, "direction_steps": steps, "share": 3 / steps}
     regular = subject(np.ones(T), lyapunov=np.zeros((2, 4)), lyapunov_zero_directions=np.array([0, 0])).m
     assert regular.lyapunov_singular is None and regular.lyapunov_top.median == 0.0

@@ -42,11 +42,11 @@ def test_the_main_job_records_the_prediction_beside_the_measured_rate():
         config.burn_in, config.seed_experiment.lengths = 64, (10,)
     entries = {e.name: e for e in entries_lib.build_entries(config)}
     rnn, fb5 = entries["rnn"], entries["lstm_cell_fb5"]
-    w = config_lib.windows(config)
+    plan = config_lib.plan(config)
     record = summaries.entry_summary(rnn, config, measurements.measure(rnn, config, inputs.measurement_inputs(rnn, config),
-                                                                 programs.measure_fn(rnn, config, jnp.float32)), w)
+                                                                 programs.measure_fn(rnn, config, jnp.float32)), plan)
     assert record.prediction["source"].startswith("mean field")
     assert abs(record.shape["rate"] - record.prediction["rate"]) < 0.05
     assert abs(record.lyapunov_top.median - record.prediction["lyapunov"]) < 0.05
     assert summaries.entry_summary(fb5, config, measurements.measure(fb5, config, inputs.measurement_inputs(fb5, config),
-                                                              programs.measure_fn(fb5, config, jnp.float32)), w).prediction["rate"] == pytest.approx(np.log(1 / (1 + np.exp(-5.0))))
+                                                              programs.measure_fn(fb5, config, jnp.float32)), plan).prediction["rate"] == pytest.approx(np.log(1 / (1 + np.exp(-5.0))))

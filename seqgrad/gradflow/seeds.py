@@ -27,3 +27,21 @@ def median_spread(values, axis: int = 0) -> dict[str, np.ndarray]:
         warnings.simplefilter("ignore", RuntimeWarning)
         q25, median, q75 = np.nanpercentile(values, [25, 50, 75], axis=axis)
     return {"median": median, "q25": q25, "q75": q75}
+
+
+def stats(values) -> dict[str, float]:
+    """A scalar over initialisations × inputs ``[S, I]`` (or ``[S]``: one input per seed), nans ignored:
+    ``{"median", "q25", "q75"}`` over all values, ``"spread_over_inits"`` (the interquartile range over
+    seeds of each seed's median over inputs) and ``"spread_over_inputs"`` (the median over seeds of the
+    interquartile range over one seed's inputs)."""
+    values = np.asarray(values, np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    with warnings.catch_warnings():  # an all-nan slice (nothing measured) stays nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q25, median, q75 = np.nanpercentile(values, [25, 50, 75])
+        per_seed = np.nanmedian(values, axis=1)
+        inits = np.subtract(*np.nanpercentile(per_seed, [75, 25]))
+        inputs = np.nanmedian(np.subtract(*np.nanpercentile(values, [75, 25], axis=1)))
+    return {"median": float(median), "q25": float(q25), "q75": float(q75),
+            "spread_over_inits": float(inits), "spread_over_inputs": float(inputs)}

@@ -2,7 +2,8 @@
 
 `run(config, workdir)` is the library side of ``scripts/analyze.py``, one straight line:
 
-1. `config`: the config's numbers checked (`validate`) and its `config.Windows` (burn-in, lengths);
+1. `config`: the config's numbers checked (`validate`) and its `config.Plan` (the windows: burn-in,
+   lengths; the profile thresholds; the condition grid);
 2. `entries`: every entry of ``config.entries`` (an architecture, its options, a perturbation
    site, an initialisation or a trained run) built and checked, before anything compiles;
 3. `programs`, compiled by `compilation`: per entry, a few programs that cover every condition
@@ -25,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from seqgrad.jobs.gradient_flow import compilation, conditions, config as config_lib, entries as entries_lib
+from seqgrad.jobs.gradient_flow import compilation, config as config_lib, entries as entries_lib
 from seqgrad.jobs.gradient_flow import inputs, measurements, summaries
 from seqgrad.jobs.gradient_flow.config import validate
 from seqgrad.report import gradient_flow, progress
@@ -44,23 +45,23 @@ def run(config, workdir: str) -> Report:
     ``gradient_flow.json``, ``summary.md``, the PNG plots). Returns the typed `Report`.
     """
     entries = entries_lib.build_entries(config)
-    w = config_lib.windows(config)
-    cache_dir = compilation.compilation_cache(config, workdir)
+    plan = config_lib.plan(config)  # the windows, thresholds, grid and workers, derived once
+    w = plan.windows
+    shared = compilation.program_cache(config, workdir)  # each program compiled once, kept for a rerun
     start = time.perf_counter()
     drawn = {e.name: inputs.measurement_inputs(e, config) for e in entries}  # here: the threads execute nothing
-    shared = compilation.program_cache(cache_dir, config)  # each program compiled once, kept for a rerun
     compiled = progress.run_all(entries, lambda e: compilation.compile_entry(e, config, drawn[e.name], w, shared),
-                                workers=config_lib.workers(config), desc="compile", label=lambda e: e.name)
+                                workers=plan.workers, desc="compile", label=lambda e: e.name)
     records = {}
     for entry, (program, step_program) in progress.track(
             list(zip(entries, compiled)), desc="gradient flow", label=lambda item: item[0].name):
         raw = measurements.measure(entry, config, drawn[entry.name], program, shared)
         seconds = compilation.time_step(step_program, entry, config) if step_program is not None else float("nan")
-        records[entry.name] = dataclasses.replace(summaries.entry_summary(entry, config, raw, w), time_per_step_s=seconds)
+        records[entry.name] = dataclasses.replace(summaries.entry_summary(entry, config, raw, plan), time_per_step_s=seconds)
     report = Report(
         T=config.T, hidden_size=config.hidden_size, input_size=config.input_size, num_seeds=config.num_seeds,
-        num_inputs=config.num_inputs, default_condition=conditions.default(config), grid=conditions.grid(config),
-        config=config.to_dict(), architectures=records, compile_cache_dir=cache_dir, burn_in=w.burn_in,
+        num_inputs=config.num_inputs, default_condition=plan.default, grid=list(plan.grid),
+        config=config.to_dict(), architectures=records, compile_cache_dir=shared.cache_dir, burn_in=w.burn_in,
         lyapunov_burn_in=w.lyapunov_burn_in,
     )
     report.wall_time_s = time.perf_counter() - start

@@ -66,6 +66,7 @@ class ProgramCache:
         self._compiled: dict[str, concurrent.futures.Future] = {}
         self.hits = 0
         self.store = store
+        self.cache_dir = None  # the persistent compilation cache's directory, where `program_cache` turned it on
 
     def lower(self, entry: Entry, description: list, make) -> dict:
         """``{name: lowered program}`` of ``make() = {name: (jitted function, abstract arguments)}``; through
@@ -100,11 +101,15 @@ class ProgramCache:
         return len(self._compiled)
 
 
-def program_cache(cache_dir: str | None, config) -> ProgramCache:
-    """The run's `ProgramCache`, keeping programs in ``<cache_dir>/programs`` (none kept without a
-    persistent compilation cache: ``cache_dir`` None)."""
+def program_cache(config, workdir: str) -> ProgramCache:
+    """The run's `ProgramCache`: turns on JAX's persistent compilation cache (`compilation_cache`; its
+    directory is the cache's ``cache_dir``) and keeps the traced programs in ``<cache_dir>/programs``
+    (none kept where the persistent cache is off: ``cache_dir`` None)."""
+    cache_dir = compilation_cache(config, workdir)
     store = None if cache_dir is None else program_store.ProgramStore(os.path.join(cache_dir, "programs"), config)
-    return ProgramCache(store)
+    cache = ProgramCache(store)
+    cache.cache_dir = cache_dir
+    return cache
 
 
 def compilation_cache(config, workdir: str) -> str | None:
@@ -138,10 +143,11 @@ def compile_step(entry: Entry, config, cache: ProgramCache | None = None):
     cache = ProgramCache() if cache is None else cache
 
     def make():
-        step = jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y)))
-        return {"step": (step, jax.eval_shape(lambda: _step_args(entry, config)))}
+        shapes = jax.eval_shape(lambda: _step_args(entry, config))
+        return {"step": (jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y))), shapes)}
 
-    return cache.compile(cache.lower(entry, ["step"], make)["step"], options(entry, config, "step"))
+    step_options = options(entry, config, "step")
+    return cache.compile(cache.lower(entry, ["step"], make)["step"], step_options)
 
 
 def time_step(compiled, entry: Entry, config) -> float:
@@ -181,10 +187,11 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
             programs.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),
             options(entry, config, "spectra"))
         init_program, draw_program = (cache.compile(lowered[k], options(entry, config, "init")) for k in ("init", "draw"))
-        return programs.Measurement(init_program, draw_program, parts, spectra, w.lengths)
+        return programs.Measurement(init_program, draw_program, parts, spectra, w)
 
 
-def compile_recheck(entry: Entry, config, params, xs, scales, lengths, cache: ProgramCache | None = None):
+def compile_recheck(entry: Entry, config, params, xs, scales, lengths, w: Windows,
+                    cache: ProgramCache | None = None):
     """`programs.norms_fn` of ``entry`` at ``lengths`` for float64 ``params`` and inputs ``xs`` like the given
     ones (shapes only), compiled ahead of time (call it under ``jax.enable_x64``); entries that lower to the same
     programs share them through ``cache``."""
@@ -194,7 +201,7 @@ def compile_recheck(entry: Entry, config, params, xs, scales, lengths, cache: Pr
         return jax.ShapeDtypeStruct(a.shape, jnp.float64 if jnp.issubdtype(a.dtype, jnp.floating) else a.dtype)
 
     with jax.enable_x64(True):
-        recheck = programs.norms_fn(entry, config, jnp.float64, lengths)
+        recheck = programs.norms_fn(entry, config, jnp.float64, lengths, w)
         args = (jax.tree.map(as64, params), as64(xs), jax.ShapeDtypeStruct(scales.shape, jnp.float64))
         description = ["recheck", list(recheck.lengths), repr(jax.tree.map(lambda a: (a.shape, str(a.dtype)), args))]
         lowered = cache.lower(entry, description, lambda: {"stacks": (recheck.stacks, args)})["stacks"]

@@ -1,7 +1,7 @@
 """The condition grid of the main job and the parameter initialisations an entry can ask for.
 
 A condition is a point ``(input_scale, T)`` of ``config.conditions.input_scale ×
-config.conditions.T``: inputs ``x ~ input_scale · N(0, 1)^{T×D}``. Input scale,
+config.conditions.T`` (`seqgrad.jobs.gradient_flow.config.grid`): inputs ``x ~ input_scale · N(0, 1)^{T×D}``. Input scale,
 seeds and input sequences are values (the same compiled programs cover all of them);
 each T is a shape, traced once into those programs.
 
@@ -20,18 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from seqgrad.report.record import Condition
-
 INITS = ("", "chrono")
-
-
-def grid(config) -> list[Condition]:
-    """Every condition, input scale major: ``[(s, T) for s in scales for T in lengths]``."""
-    return [Condition(float(s), int(T)) for s in config.conditions.input_scale for T in config.conditions.T]
-
-
-def default(config) -> Condition:
-    return Condition(float(config.default_input_scale), int(config.T))
 
 
 def validate(config) -> None:

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 
 from seqgrad import checks
 from seqgrad.gradflow.budget import METHODS
+from seqgrad.gradflow.profile_summary import Thresholds
 from seqgrad.jobs.gradient_flow import conditions
+from seqgrad.report.record import Condition
 from seqgrad.train import resources
 
 
@@ -30,9 +32,9 @@ def _get(config, key: str):
 
 
 def validate(config) -> None:
-    """Raises a one-line `ValueError` for a bad number in ``config`` (entries aside)."""
-    checks.config_numbers(config, checks.ANALYSIS_RANGES)
-    resources.check_analysis(config)
+    """Raises a one-line `ValueError` for a bad number in ``config`` (entries aside): the job's own keys,
+    then the ranges of `seqgrad.checks`, the grid (`conditions.validate`) and the memory estimate
+    (`seqgrad.train.resources.check_analysis`)."""
     for key in ("T", "input_size", "hidden_size", "num_seeds", "num_inputs", "lyapunov.T",
                 "lyapunov.num_exponents", "regime.block", "seed_experiment.max_length_by_definition"):
         _positive_int(key, _get(config, key))
@@ -52,7 +54,8 @@ def validate(config) -> None:
         raise ValueError(f"config.seed_experiment.decomposition_batch={batch!r} is invalid: an integer >= 0")
     if config.T < 2:
         raise ValueError(f"config.T={config.T!r} is invalid: it must be >= 2")
-    if not 0 < config.horizon_threshold < 1:
+    threshold = config.horizon_threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
         raise ValueError(f"config.horizon_threshold={config.horizon_threshold!r} is invalid: it must lie in (0, 1)")
     if config.method not in METHODS:
         raise ValueError(f"config.method={config.method!r} is invalid; valid choices: {list(METHODS)}")
@@ -76,7 +79,9 @@ def validate(config) -> None:
     B = config.get("burn_in", 0)
     if isinstance(B, bool) or not isinstance(B, int) or B < 0:
         raise ValueError(f"config.burn_in={B!r} is invalid: an integer >= 0 (0: profiles from the zero state)")
+    checks.config_numbers(config, checks.ANALYSIS_RANGES)
     conditions.validate(config)
+    resources.check_analysis(config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +103,44 @@ class Windows:
     def computed_for(self, lengths) -> tuple[int, ...]:
         """The windows computed for a subset ``lengths`` (the float64 recheck's suspect lengths)."""
         return _computed(lengths, self.burn_in)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything the later steps read from the config beyond its plain values, derived once (`plan`)."""
+
+    windows: Windows
+    thresholds: Thresholds  # of every profile summary (`seqgrad.gradflow.profile_summary`)
+    grid: tuple[Condition, ...]  # every condition, input scale major (`grid`)
+    default: Condition  # the default condition (`default`)
+    workers: int  # entries compiled at once (`workers`)
+
+
+def plan(config) -> Plan:
+    """The `Plan` of a validated ``config``."""
+    return Plan(windows=windows(config), thresholds=thresholds(config), workers=workers(config),
+                grid=tuple(grid(config)), default=default(config))
+
+
+def grid(config) -> list[Condition]:
+    """Every condition ``(input scale, T)``, input scale major: ``[(s, T) for s in scales for T in lengths]``."""
+    return [Condition(float(s), int(T)) for s in config.conditions.input_scale for T in config.conditions.T]
+
+
+def default(config) -> Condition:
+    """The default condition ``(config.default_input_scale, config.T)``."""
+    return Condition(float(config.default_input_scale), int(config.T))
+
+
+def thresholds(config) -> Thresholds:
+    """The profile summaries' `Thresholds`: ``config.decay_min_distance``, ``horizon_threshold``,
+    ``regime.*`` and ``shape.*``."""
+    r, s = config.regime, config.shape
+    return Thresholds(
+        min_distance=int(config.decay_min_distance), horizon=float(config.horizon_threshold),
+        timescale=float(r.timescale), block=int(r.block), min_r2=float(s.min_r2),
+        plateau_decades=float(s.plateau_decades), rebound_decades=float(r.rebound_decades),
+        growth=float(r.growth), preserved=float(r.preserved))
 
 
 def windows(config) -> Windows:

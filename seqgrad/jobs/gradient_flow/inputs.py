@@ -47,7 +47,8 @@ def draw(entry, config, key, T: int, dtype, index=0):
     replica ``index`` (a traced integer is fine) instead of initialising; D and H are
     then the run's.
     """
-    return (draw_params(entry, config, key, dtype, index), *draw_inputs(entry, config, key, T, dtype))
+    xs, x_long, target = draw_inputs(entry, config, key, T, dtype)
+    return draw_params(entry, config, key, dtype, index), xs, x_long, target
 
 
 def data_fn(entry, config, dtype, length: int):
@@ -87,5 +88,5 @@ def num_seeds(entry, config) -> int:
 def measurement_inputs(entry, config):
     """``(dtype, keys [S], scales [C])`` of an entry's measurement."""
     dtype = jnp.float64 if config.float64 else jnp.float32
-    keys = seeds.keys(config.seed, num_seeds(entry, config))
-    return dtype, keys, np.asarray(config.conditions.input_scale, np.float32)
+    n = num_seeds(entry, config)
+    return dtype, seeds.keys(config.seed, n), np.asarray(config.conditions.input_scale, np.float32)

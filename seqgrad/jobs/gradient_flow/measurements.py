@@ -51,7 +51,7 @@ def measure(entry: Entry, config, drawn, program, cache: compilation.ProgramCach
         if _suspect_underflow(raw[f"T{T}/spectral_norm"], dtype, config.underflow_margin_decades))
     if not suspect:
         return Raw(dtype, raw, {})
-    recheck = compilation.compile_recheck(entry, config, params, data["xs"], scales, suspect, cache)
+    recheck = compilation.compile_recheck(entry, config, params, data["xs"], scales, suspect, program.windows, cache)
 
     def as64(a):
         a = np.asarray(a)

@@ -216,8 +216,9 @@ class Measurement:
     executables), then ``spectra`` (`spectra_fn`) on the stacks the parts returned (``"stack/..."`` keys,
     dropped from the result)."""
 
-    def __init__(self, init, draw, parts: dict, spectra=None, lengths=()):
-        self.init, self.draw, self.parts, self.spectra, self.lengths = init, draw, dict(parts), spectra, tuple(lengths)
+    def __init__(self, init, draw, parts: dict, spectra=None, windows: Windows | None = None):
+        self.init, self.draw, self.parts, self.spectra, self.windows = init, draw, dict(parts), spectra, windows
+        self.lengths = () if windows is None else windows.lengths
 
     def __call__(self, keys, scales):
         return self.run(self.init(keys), self.draw(keys), scales)
@@ -237,7 +238,7 @@ def measure_fn(entry, config, dtype) -> Measurement:
     """``(keys [S], scales [C]) -> {quantity: [C, S, ...]}``: every quantity of the module docstring."""
     w = windows(config)
     return Measurement(params_fn(entry, config, dtype), data_fn(entry, config, dtype, w.sequence_length),
-                       part_fns(entry, config, dtype, w), spectra_fn(), w.lengths)
+                       part_fns(entry, config, dtype, w), spectra_fn(), w)
 
 
 def expand_windows(out: dict, lengths) -> dict:
@@ -298,10 +299,10 @@ class Recheck:
         return {int(T): norms[f"T{T}/norm"] for T in self.lengths or [int(k.split("/")[0][1:]) for k in norms]}
 
 
-def norms_fn(entry, config, dtype, lengths=None) -> Recheck:
-    """The float64 recheck of float32 zeros (`Recheck`, jitted) for every T of ``lengths``
-    (default: the default T only), measured in ``dtype``."""
-    lengths, w = tuple(sorted(set(lengths or (config.T,)))), windows(config)
+def norms_fn(entry, config, dtype, lengths, w: Windows) -> Recheck:
+    """The float64 recheck of float32 zeros (`Recheck`, jitted) for every T of ``lengths`` (empty: the default
+    T only) with the windows ``w``, measured in ``dtype``."""
+    lengths = tuple(sorted(set(lengths or (config.T,))))
 
     def stacks(params, xs, scales):
         out = {}

@@ -18,17 +18,15 @@ exactly-zero Lyapunov directions (total over seeds), the excess of the measured
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from seqgrad.gradflow import attribution, decay, predictions, seeds, spectra
-from seqgrad.jobs.gradient_flow import inputs
-from seqgrad.jobs.gradient_flow import conditions
-from seqgrad.jobs.gradient_flow.config import lyapunov_burn_in
+from seqgrad.gradflow import attribution, predictions, profile_summary, seeds, spectra
+from seqgrad.jobs.gradient_flow import config as config_lib
 from seqgrad.models import handwritten_vjp
 from seqgrad.report.record import Condition, EntryRecord, Measures, Stats
 
@@ -41,17 +39,8 @@ READOUT_OF = {"attention_rnn": "the Elman RNN under it (the attention is a read-
 
 
 def stats(values) -> Stats:
-    """`Stats` of ``[S, I]`` values (or ``[S]``: one input per seed); nans ignored."""
-    values = np.asarray(values, np.float64)
-    if values.ndim == 1:
-        values = values[:, None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q25, median, q75 = np.nanpercentile(values, [25, 50, 75])
-        per_seed = np.nanmedian(values, axis=1)
-        inits = np.subtract(*np.nanpercentile(per_seed, [75, 25]))
-        inputs = np.nanmedian(np.subtract(*np.nanpercentile(values, [75, 25], axis=1)))
-    return Stats(float(median), float(q25), float(q75), float(inits), float(inputs))
+    """`Stats` of ``[S, I]`` values (or ``[S]``: one input per seed); nans ignored (`seeds.stats`)."""
+    return Stats(**seeds.stats(values))
 
 
 def status(norms32: np.ndarray, norms64: np.ndarray | None, dtype, margin: float) -> np.ndarray:
@@ -84,104 +73,96 @@ def bound_excess(inf_norms, log_bound) -> float:
     return float(np.max(excess[..., 1:])) if n.shape[-1] > 1 else float("-inf")
 
 
-def condition_measures(condition: Condition, spectral, spectral64, config, dtype, *, lyapunov=None,
+def condition_measures(condition: Condition, spectral, spectral64, config, dtype, *, thresholds, lyapunov=None,
                        seed_experiment=None, module_norm=None, singular_values=None, inf_norm=None,
                        lyapunov_zero_directions=None, log_bound=None, variance_ratio=None,
-                       prediction=None) -> Measures:
-    """`Measures` of one condition from spectral norms ``[S, I, T]`` (and float64 ones, or None).
+                       prediction=None, lyapunov_steps: int | None = None) -> Measures:
+    """`Measures` of one condition from spectral norms ``[S, I, T]`` (and float64 ones, or None) under the
+    profile ``thresholds`` (`seqgrad.gradflow.profile_summary.Thresholds`).
 
     Optional: ``inf_norm`` ``[S, I, T]`` with ``log_bound`` ``[S]`` (ln ρ) give `bound_excess`;
-    ``lyapunov_zero_directions`` ``[S]`` counts, ``variance_ratio`` ``[S]``.
+    ``lyapunov_zero_directions`` ``[S]`` counts (over ``lyapunov_steps`` recorded steps), ``variance_ratio`` ``[S]``.
     """
     T = condition.T
     spectral = np.asarray(spectral, np.float64)
     best = spectral if spectral64 is None else np.where(spectral > 0, spectral, spectral64)
-    flat = best.reshape(-1, T)
-    fits = [decay.fit_decay_rate(n, min_distance=config.decay_min_distance) for n in flat]
-    th = config.horizon_threshold
-    horizon = [T if (h := decay.memory_horizon(n, th)) is None else h for n in flat]
-    drop = [T if (h := decay.first_drop_horizon(n, th)) is None else h for n in flat]
     shape2 = best.shape[:2]
-    profile = seeds.median_spread(flat)
-    median32 = np.median(spectral.reshape(-1, T), axis=0)
-    median64 = None if spectral64 is None else np.median(np.asarray(spectral64).reshape(-1, T), axis=0)
-    st = status(median32, median64, dtype, config.underflow_margin_decades)
-    r = config.regime
-    classified = classify(profile["median"], config, exact=st == spectra.EXACT_ZERO)
-    envelope = [decay.envelope_rate(n, block=int(r.block), min_distance=config.decay_min_distance,
-                                    stop=decay.cut_off_distance(n, min_run=int(r.block)))["rate"] for n in flat]
-    modules = None
-    if module_norm is not None:  # [S, I, T, G]
-        med = np.median(np.asarray(module_norm, np.float64).reshape(-1, T, module_norm.shape[-1]), axis=0)
-        modules = [module_summary(g, med[:, g], config) for g in range(med.shape[1])]
+    st = status(np.median(spectral.reshape(-1, T), axis=0),
+                None if spectral64 is None else np.median(np.asarray(spectral64).reshape(-1, T), axis=0),
+                dtype, config.underflow_margin_decades)
+    excess = None if log_bound is None or inf_norm is None else bound_excess(inf_norm, log_bound)
     deviation = float("nan")
     if singular_values is not None:  # [S, I, T, r]
         sv = np.median(np.asarray(singular_values, np.float64).reshape(-1, *singular_values.shape[-2:]), axis=0)
         measured = np.abs(sv - 1.0)[np.isfinite(sv)]  # a sketch has singular values at some distances only
         deviation = float(measured.max()) if measured.size else float("nan")
-    excess = rho = None
-    if log_bound is not None and inf_norm is not None:
-        excess = bound_excess(inf_norm, log_bound)
-        rho = stats(np.exp(np.asarray(log_bound, np.float64)))
+    med = None if module_norm is None else np.median(  # [T, G]
+        np.asarray(module_norm, np.float64).reshape(-1, T, module_norm.shape[-1]), axis=0)
+    per_sequence, profile, whole, modules = profile_summary.summarise(
+        best.reshape(-1, T), thresholds, exact=st == spectra.EXACT_ZERO, modules=med)
     return Measures(
         singular_value_deviation=deviation,
         spectral_norm_max=float(np.max(spectral)),
-        bound_rho=rho,
+        bound_rho=None if excess is None else Stats(**seeds.stats(np.exp(np.asarray(log_bound, np.float64)))),
         bound_excess=excess,
         lyapunov_zero_directions=(None if lyapunov_zero_directions is None
                                   else int(np.sum(np.asarray(lyapunov_zero_directions)))),
-        variance_ratio=None if variance_ratio is None else stats(variance_ratio),
+        variance_ratio=None if variance_ratio is None else Stats(**seeds.stats(variance_ratio)),
         condition=condition,
         jacobian_norm=profile["median"],
         jacobian_norm_q25=profile["q25"],
         jacobian_norm_q75=profile["q75"],
         status=st,
-        decay_rate=stats(np.reshape([f["rate"] for f in fits], shape2)),
-        decay_fit_r2=stats(np.reshape([f["r2"] for f in fits], shape2)),
-        memory_horizon=stats(np.reshape(horizon, shape2)),
-        first_drop_horizon=stats(np.reshape(drop, shape2)),
-        regime=classified["regime"],
-        shape=classified,
-        regime_by_ratio=decay.regime(profile["median"], growth=r.growth, preserved=r.preserved,
-                                     rebound_decades=r.rebound_decades),
-        regime_rate=stats(np.reshape(envelope, shape2)),
-        timescale=classified["timescale"],
-        cut_off_distance=classified["cut_off_distance"],
-        lyapunov_singular=singular_product(lyapunov_zero_directions, config, shape2[0]),
+        decay_rate=Stats(**seeds.stats(per_sequence["rate"].reshape(shape2))),
+        decay_fit_r2=Stats(**seeds.stats(per_sequence["r2"].reshape(shape2))),
+        memory_horizon=Stats(**seeds.stats(per_sequence["memory_horizon"].reshape(shape2))),
+        first_drop_horizon=Stats(**seeds.stats(per_sequence["first_drop_horizon"].reshape(shape2))),
+        regime=whole["regime"],
+        shape={k: v for k, v in whole.items() if k not in _NOT_SHAPE},
+        regime_by_ratio=whole["regime_by_ratio"],
+        regime_rate=Stats(**seeds.stats(per_sequence["envelope_rate"].reshape(shape2))),
+        timescale=whole["timescale"],
+        cut_off_distance=whole["cut_off_distance"],
+        lyapunov_singular=singular_product(lyapunov_zero_directions, config, shape2[0], lyapunov_steps),
         prediction=prediction,
         norm_at={str(d): float(profile["median"][d]) for d in config.fixed_distances if d < T},
         first_exact_zero_distance=_first(st, spectra.EXACT_ZERO),
         first_underflow_distance=_first(st, spectra.UNDERFLOW),
         lyapunov_top=None if lyapunov is None else lyapunov_top(lyapunov, lyapunov_zero_directions),
-        lyapunov_top_between_restarts=None if lyapunov is None else stats(np.asarray(lyapunov)[:, 0]),
+        lyapunov_top_between_restarts=None if lyapunov is None else Stats(
+            **seeds.stats(np.asarray(lyapunov)[:, 0])),
         seed_experiment=seed_experiment,
         modules=modules,
     )
 
 
+# Keys of `profile_summary.of_profile` that are not those of `decay.classify` (the record's ``shape``).
+_NOT_SHAPE = ("regime_by_ratio", "decay_rate", "decay_fit_r2", "memory_horizon")
+
+
 def classify(norms, config, exact=None) -> dict:
-    """`decay.classify` of a profile with the thresholds of ``config.regime`` and ``config.shape``."""
-    r, s = config.regime, config.shape
-    return decay.classify(norms, timescale=float(r.timescale), block=int(r.block), min_r2=s.min_r2,
-                          plateau_decades=s.plateau_decades, rebound_decades=r.rebound_decades,
-                          min_distance=config.decay_min_distance, exact=exact)
+    """`profile_summary.of_profile` of one profile (`decay.classify` and the fields it adds) with the
+    thresholds of ``config`` (`config.thresholds`)."""
+    return profile_summary.of_profile(norms, config_lib.thresholds(config), exact=exact)
 
 
-def singular_product(zero_directions, config, num_seeds: int) -> dict | None:
+def singular_product(zero_directions, config, num_seeds: int, recorded_steps: int | None) -> dict | None:
     """``{"annihilations", "direction_steps", "share"}`` where the tangent product was exactly singular.
 
     A frame direction annihilated by a step (|R_ii| at rounding level, `seqgrad.models.tangent_frame`)
     means the product of step Jacobians has lost rank there: its exponent is −∞, and the finite
     number measured over the direction's last life between restarts is not an exponent of the
-    product. None where no direction was annihilated after the burn-in.
+    product. None where no direction was annihilated after the burn-in. ``recorded_steps``: the steps
+    after the Lyapunov burn-in (``lyapunov.T − Windows.lyapunov_burn_in``).
     """
     if zero_directions is None:
         return None
     total = int(np.sum(np.asarray(zero_directions)))
     if total == 0:
         return None
-    lyap = config.lyapunov
-    steps = num_seeds * int(lyap.num_exponents) * max(int(lyap.T) - lyapunov_burn_in(config), 1)
+    if recorded_steps is None:
+        raise ValueError("the recorded Lyapunov steps (lyapunov_steps) are needed to count zero directions")
+    steps = num_seeds * int(config.lyapunov.num_exponents) * max(int(recorded_steps), 1)
     return {"annihilations": total, "direction_steps": steps, "share": total / steps}
 
 
@@ -190,24 +171,7 @@ def lyapunov_top(exponents, zero_directions=None) -> Stats | None:
     (`singular_product`): its exponents are then not the finite numbers of restarted frames."""
     if zero_directions is not None and int(np.sum(np.asarray(zero_directions))) > 0:
         return None
-    return stats(np.asarray(exponents, np.float64)[:, 0])
-
-
-def module_summary(index: int, norms, config) -> dict:
-    """Decay of one clockwork module's diagonal block ``‖∂h_{T-1}[g]/∂h_{T-1-d}[g]‖₂`` (median profile)."""
-    fit = decay.fit_decay_rate(norms, min_distance=config.decay_min_distance)
-    horizon = decay.memory_horizon(norms, config.horizon_threshold)
-    r = config.regime
-    return {
-        "module": index,
-        "jacobian_norm": np.asarray(norms),
-        "decay_rate": fit["rate"],
-        "decay_fit_r2": fit["r2"],
-        "memory_horizon": len(norms) if horizon is None else horizon,
-        "regime": classify(norms, config)["regime"],
-        "regime_by_ratio": decay.regime(norms, growth=r.growth, preserved=r.preserved,
-                                        rebound_decades=r.rebound_decades),
-    }
+    return Stats(**seeds.stats(np.asarray(exponents, np.float64)[:, 0]))
 
 
 def snippet_experiment(raw, config, lengths) -> dict:
@@ -219,9 +183,9 @@ def snippet_experiment(raw, config, lengths) -> dict:
         "lengths": [int(n) for n in lengths],
         "gradient_norm": seeds.median_spread(raw["gradient_vs_length"]),
         "contribution_norm": seeds.median_spread(contributions),
-        "full_gradient_norm": stats(raw["gradient_norm"]),
+        "full_gradient_norm": Stats(**seeds.stats(raw["gradient_norm"])),
         "last_steps": last,
-        "share_of_last_steps": stats(share),
+        "share_of_last_steps": Stats(**seeds.stats(share)),
     }
 
 
@@ -250,7 +214,7 @@ def entry_record(entry, config, dtype, m, default_raw, measured, w) -> EntryReco
         decay_fit_r2=m.decay_fit_r2, memory_horizon=m.memory_horizon, first_drop_horizon=m.first_drop_horizon,
         memory_horizon_censored_at=T, regime=m.regime, shape=m.shape,
         time_per_step_s=float("nan"), time_implementation=handwritten_vjp.implementation(entry.model),
-        num_seeds=inputs.num_seeds(entry, config), num_inputs=config.num_inputs,
+        num_seeds=int(np.shape(raw["spectral_norm"])[0]), num_inputs=config.num_inputs,
         lyapunov_exponents=None if lyap is None else seeds.median_spread(lyap)["median"],
         lyapunov_top=m.lyapunov_top,
         lyapunov_note=None if lyap is None or note is None else f"the exponents are those of {note}",
@@ -283,27 +247,31 @@ def trained_record(entry, config) -> dict:
             "task": run.config.task.name, "task_length": int(sequences.shape[1]), "on_task": learned.mean_rows(rows)}
 
 
-def entry_summary(entry, config, raw, w) -> EntryRecord:
+def entry_summary(entry, config, raw, plan) -> EntryRecord:
     """Every condition of one entry summarised from its measurement ``raw`` (`measurements.Raw`) with the
-    windows ``w``; the top-level fields of the record are the default condition's."""
-    arrays, dtype, default = raw.arrays, raw.dtype, conditions.default(config)
+    run's `config.Plan` (windows, thresholds, grid); the top-level fields of the record are the default
+    condition's."""
+    arrays, dtype, w = raw.arrays, raw.dtype, plan.windows
+    recorded = int(config.lyapunov.T) - w.lyapunov_burn_in
     by_condition, default_raw = {}, None
     for c, scale in enumerate(config.conditions.input_scale):
         # Lyapunov exponents and the page's experiment depend on the input scale, not on T.
         extras = {"lyapunov": arrays["lyapunov"][c] if "lyapunov" in arrays else None,
                   **{k: arrays[k][c] for k in PER_SCALE if k in arrays}}
-        prediction = None if entry.trained is not None else predictions.predict(
-            entry.arch, entry.options, entry.site, float(scale), entry.init)
         for T in config.conditions.T:
-            cond, pre = conditions.Condition(float(scale), int(T)), f"T{T}/"
+            cond, pre = Condition(float(scale), int(T)), f"T{T}/"
             at = {k[len(pre):]: v[c] for k, v in arrays.items() if k.startswith(pre)}
             at64 = raw.float64[T][c] if T in raw.float64 else None
             experiment = snippet_experiment(at, config, w.snippet[int(T)]) if "gradient_vs_length" in at else None
             by_condition[cond] = condition_measures(
-                cond, at["spectral_norm"], at64, config, dtype, module_norm=at.get("module_norm"),
-                singular_values=at["singular_values"], inf_norm=at.get("inf_norm"), seed_experiment=experiment,
-                prediction=prediction, **extras)
-            if cond == default:
+                cond, at["spectral_norm"], at64, config, dtype, thresholds=plan.thresholds,
+                module_norm=at.get("module_norm"), singular_values=at["singular_values"], inf_norm=at.get("inf_norm"),
+                seed_experiment=experiment, lyapunov_steps=recorded, **extras)
+            if cond == plan.default:
                 default_raw = ({**at, **{k: v[c] for k, v in arrays.items() if "/" not in k}}, at64)
-    measured = [by_condition[c] for c in conditions.grid(config)]
-    return entry_record(entry, config, dtype, by_condition[default], default_raw, measured, w)
+    if entry.trained is None:  # theory's rate per input scale (`predictions.predict`), beside the measured one
+        predicted = {float(s): predictions.predict(entry.arch, entry.options, entry.site, float(s), entry.init)
+                     for s in config.conditions.input_scale}
+        by_condition = {c: dataclasses.replace(m, prediction=predicted[c.input_scale]) for c, m in by_condition.items()}
+    measured = [by_condition[c] for c in plan.grid]
+    return entry_record(entry, config, dtype, by_condition[plan.default], default_raw, measured, w)
