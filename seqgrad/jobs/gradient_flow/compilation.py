@@ -141,12 +141,12 @@ def compile_step(entry: Entry, config, cache: ProgramCache | None = None):
     """The forward+backward pass the table times (default shapes, B = 1), compiled ahead of time from
     abstract shapes: nothing runs, so it may compile in a thread beside others."""
     cache = ProgramCache() if cache is None else cache
+    step_options = options(entry, config, "step")
 
     def make():
         shapes = jax.eval_shape(lambda: _step_args(entry, config))
         return {"step": (jax.jit(jax.grad(lambda p, x, y: attribution.last_step_loss(entry.model, p, x, y))), shapes)}
 
-    step_options = options(entry, config, "step")
     return cache.compile(cache.lower(entry, ["step"], make)["step"], step_options)
 
 
@@ -170,6 +170,7 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
     dtype, keys, scales = drawn
     cache = ProgramCache() if cache is None else cache
     description = ["measure", str(np.dtype(dtype)), list(keys.shape), list(np.shape(scales)), repr(w)]
+    opts = {part: options(entry, config, part) for part in (*programs.PARTS, "spectra", "init")}
 
     def make():
         init, draw = inputs.params_fn(entry, config, dtype), inputs.data_fn(entry, config, dtype, w.sequence_length)
@@ -180,13 +181,13 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
 
     with jax.enable_x64(bool(config.float64)):
         lowered = cache.lower(entry, description, make)
-        parts = {name[len("part."):]: cache.compile(low, options(entry, config, name[len("part."):]))
+        parts = {name[len("part."):]: cache.compile(low, opts[name[len("part."):]])
                  for name, low in lowered.items() if name.startswith("part.")}
         stacks = {k: v for k, v in lowered["part.profiles"].out_info.items() if k.startswith("stack/")}
         spectra = None if not stacks else cache.compile(
             programs.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),
-            options(entry, config, "spectra"))
-        init_program, draw_program = (cache.compile(lowered[k], options(entry, config, "init")) for k in ("init", "draw"))
+            opts["spectra"])
+        init_program, draw_program = (cache.compile(lowered[k], opts["init"]) for k in ("init", "draw"))
         return programs.Measurement(init_program, draw_program, parts, spectra, w)
 
 
