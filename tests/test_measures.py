@@ -90,7 +90,7 @@ def test_chrono_biases():
     """Tallec & Ollivier 2018: b_f = log U(1, T_max − 1), b_i = −b_f; the other gates unchanged."""
     model = models.create("lstm", hidden_size=64, forget_bias=1.0)
     x = jnp.ones((1, 4, 2))
-    params = conditions.initialise(model, "chrono", jax.random.key(0), x, 100)
+    params = inputs.initialise(model, "chrono", jax.random.key(0), x, 100)
     plain = model.init(jax.random.key(0), x)
     b, b0 = np.asarray(params["params"]["layer_0"]["bias"]), np.asarray(plain["params"]["layer_0"]["bias"])
     b_f, b_i = b[64:128], b[:64]
@@ -122,17 +122,12 @@ def test_inf_norm_is_the_max_absolute_row_sum_by_distance():
     np.testing.assert_allclose(got, [np.linalg.norm(J[::-1][d], np.inf) for d in range(5)], rtol=1e-6)
 
 
-def test_hooks_are_found_in_the_architecture_module():
-    from types import SimpleNamespace
-
+def test_optional_measures_are_fields_of_the_registry_record():
     from seqgrad.models import cornn, rg_lru
 
-    entry = lambda arch: SimpleNamespace(info=models.info(arch))  # noqa: E731
-    assert entries_lib.hook(entry("cornn"), "state_jacobian_bound") is cornn.state_jacobian_bound
-    assert entries_lib.hook(entry("rg_lru"), "state_variance_ratio") is rg_lru.state_variance_ratio
-    assert entries_lib.hook(entry("rnn"), "state_jacobian_bound") is None
-    with pytest.raises(ValueError, match="hook='bound' is invalid; valid choices"):
-        entries_lib.hook(entry("rnn"), "bound")
+    assert models.info("cornn").state_jacobian_bound is cornn.state_jacobian_bound
+    assert models.info("rg_lru").state_variance_ratio is rg_lru.state_variance_ratio
+    assert models.info("rnn").state_jacobian_bound is None and models.info("rnn").state_variance_ratio is None
 
 
 def test_the_main_job_measures_the_cornn_bound_per_seed():

@@ -1,11 +1,11 @@
 """The condition grid of the main job and the parameter initialisations an entry can ask for.
 
 A condition is a point ``(input_scale, T)`` of ``config.conditions.input_scale ×
-config.conditions.T`` (`seqgrad.jobs.gradient_flow.config.grid`): inputs ``x ~ input_scale · N(0, 1)^{T×D}``. Input scale,
-seeds and input sequences are values (the same compiled programs cover all of them);
+config.conditions.T`` (`seqgrad.jobs.gradient_flow.config.grid`): inputs
+``x ~ input_scale · N(0, 1)^{T×D}``. Input scale, seeds and input sequences are values (the same compiled programs cover all of them);
 each T is a shape, traced once into those programs.
 
-Initialisations (``entries.NAME.init``):
+Initialisations (``entries.NAME.init``, applied by `seqgrad.jobs.gradient_flow.inputs.initialise`):
 
 * ``""``: the architecture's own initialiser;
 * ``"chrono"``: chrono initialisation of an LSTM (Tallec & Ollivier 2018, "Can
@@ -15,10 +15,6 @@ Initialisations (``entries.NAME.init``):
 """
 
 from __future__ import annotations
-
-import jax
-import jax.numpy as jnp
-from flax import traverse_util
 
 INITS = ("", "chrono")
 
@@ -47,24 +43,3 @@ def check_init(name: str, arch: str, init: str) -> None:
         raise ValueError(f"config.entries.{name}.init={init!r} is invalid; valid choices: {list(INITS)}")
     if init == "chrono" and arch != "lstm":
         raise ValueError(f"config.entries.{name}.init='chrono' is invalid for arch={arch!r}: only 'lstm' has it")
-
-
-def chrono(params, key, t_max: int):
-    """Chrono-initialised LSTM biases: every layer's ``bias [4H]`` in gate order (i, f, o, c̃).
-
-    ``b_f = log u``, ``u ~ U(1, t_max − 1)``; ``b_i = −b_f``; ``b_o``, ``b_c̃`` unchanged.
-    """
-    flat = traverse_util.flatten_dict(params)
-    for i, path in enumerate(sorted(p for p in flat if p[-1] == "bias")):
-        bias = flat[path]
-        H = bias.shape[0] // 4
-        u = jax.random.uniform(jax.random.fold_in(key, i), (H,), jnp.float32, 1.0, max(float(t_max) - 1.0, 1.0))
-        b_f = jnp.log(u).astype(bias.dtype)
-        flat[path] = bias.at[H:2 * H].set(b_f).at[:H].set(-b_f)
-    return traverse_util.unflatten_dict(flat)
-
-
-def initialise(model, init: str, key, x, t_max: int):
-    """``model.init(key, x)`` followed by the entry's initialisation ``init``."""
-    params = model.init(key, x)
-    return chrono(params, jax.random.fold_in(key, 1), t_max) if init == "chrono" else params

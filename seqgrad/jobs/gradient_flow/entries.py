@@ -2,9 +2,9 @@
 
 An `Entry` is a registered architecture with its options, a perturbation site and an
 initialisation (`conditions.INITS`), or the parameters of a trained run
-(``config.entries.NAME.workdir``, `seqgrad.jobs.trained`). `hook` gives an architecture's
-optional measures, which are fields of its registry record
-(`seqgrad.models.Architecture.state_jacobian_bound` and ``state_variance_ratio``).
+(``config.entries.NAME.workdir``, `seqgrad.jobs.trained`). An architecture's optional measures are
+fields of its registry record (`seqgrad.models.Architecture.state_jacobian_bound` and
+``state_variance_ratio``), read by the programs as ``entry.info.<field>``.
 """
 
 from __future__ import annotations
@@ -100,15 +100,3 @@ def _trained_run(name: str, spec, arch: str, init: str):
         raise ValueError(f"{key} holds a {ran!r} run but the entry names arch={arch!r}: set "
                          f"config.entries.{name}.arch={ran!r} or give the workdir to a {ran!r} entry")
     return run
-
-
-# The optional measures of an architecture: fields of its registry record (`seqgrad.models.Architecture`),
-# each recorded under its key.
-HOOKS = {"state_jacobian_bound": "log_bound", "state_variance_ratio": "variance_ratio"}
-
-
-def hook(entry, name: str):
-    """The architecture's optional measure ``name`` of `HOOKS` (a field of its registry record), or None."""
-    if name not in HOOKS:
-        raise ValueError(f"hook={name!r} is invalid; valid choices: {list(HOOKS)}")
-    return getattr(entry.info, name)

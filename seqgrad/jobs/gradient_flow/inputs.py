@@ -1,5 +1,8 @@
 """What every measurement program draws: parameters and input sequences of one seed.
 
+The parameters are the architecture's initialisation followed by the entry's ``init``
+(`initialise`; ``"chrono"``: `chrono`, see `seqgrad.jobs.gradient_flow.conditions.INITS`).
+
 Drawn in float32 always, then cast, so float32 and float64 runs see the same model.
 """
 
@@ -8,9 +11,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from seqgrad.gradflow import seeds
-from seqgrad.jobs.gradient_flow import conditions
 
 
 def _cast(tree, dtype):
@@ -35,7 +38,7 @@ def draw_params(entry, config, key, dtype, index=0):
     else:
         k_init = jax.random.split(key, 4)[0]
         x = jnp.zeros((1, config.T, entry_input_size(entry, config)), jnp.float32)  # init reads shapes only
-        params = conditions.initialise(entry.model, entry.init, k_init, x, config.T)
+        params = initialise(entry.model, entry.init, k_init, x, config.T)
     return _cast(params, dtype)
 
 
@@ -90,3 +93,24 @@ def measurement_inputs(entry, config):
     dtype = jnp.float64 if config.float64 else jnp.float32
     n = num_seeds(entry, config)
     return dtype, seeds.keys(config.seed, n), np.asarray(config.conditions.input_scale, np.float32)
+
+
+def chrono(params, key, t_max: int):
+    """Chrono-initialised LSTM biases: every layer's ``bias [4H]`` in gate order (i, f, o, c̃).
+
+    ``b_f = log u``, ``u ~ U(1, t_max − 1)``; ``b_i = −b_f``; ``b_o``, ``b_c̃`` unchanged.
+    """
+    flat = traverse_util.flatten_dict(params)
+    for i, path in enumerate(sorted(p for p in flat if p[-1] == "bias")):
+        bias = flat[path]
+        H = bias.shape[0] // 4
+        u = jax.random.uniform(jax.random.fold_in(key, i), (H,), jnp.float32, 1.0, max(float(t_max) - 1.0, 1.0))
+        b_f = jnp.log(u).astype(bias.dtype)
+        flat[path] = bias.at[H:2 * H].set(b_f).at[:H].set(-b_f)
+    return traverse_util.unflatten_dict(flat)
+
+
+def initialise(model, init: str, key, x, t_max: int):
+    """``model.init(key, x)`` followed by the entry's initialisation ``init``."""
+    params = model.init(key, x)
+    return chrono(params, jax.random.fold_in(key, 1), t_max) if init == "chrono" else params

@@ -8,7 +8,7 @@ per seed), with ``x = s·z``, ``z ~ N(0, 1)^{L×D}``, ``L = burn_in + max(condit
   (`seqgrad.gradflow.windows`; from the zero state when ``config.burn_in = 0``) and their
   singular values, norms and condition numbers (``"T{T}/spectral_norm"`` etc.,
   ``[C, S, I, T, ...]``), the ∞-norms where the architecture has a ``state_jacobian_bound``
-  (`seqgrad.jobs.gradient_flow.entries.hook`), the spectral norm of every clockwork module's
+  (the fields ``state_jacobian_bound`` and ``state_variance_ratio`` of its registry record), the spectral norm of every clockwork module's
   diagonal block (``[C, S, I, T, G]``); or, for ``method="sketch"``, `sketch.summaries`;
 * ``lyapunov``: the exponents over ``config.lyapunov.T`` steps (``[C, S, k]``), the exactly-zero
   tangent directions met (``[C, S]``), and the architecture's hooks (``"log_bound"``, ln ρ of a
@@ -31,7 +31,6 @@ from seqgrad.gradflow import attribution, lyapunov, spectra
 from seqgrad.gradflow.windows import jacobians_by_length, module_blocks, window_jacobians
 from seqgrad.jobs.gradient_flow import sketch
 from seqgrad.jobs.gradient_flow.config import Windows, windows
-from seqgrad.jobs.gradient_flow.entries import hook
 from seqgrad.jobs.gradient_flow.inputs import data_fn, params_fn
 
 
@@ -93,10 +92,10 @@ def _stacks(entry, config, w: Windows, params, xs, scales, lengths=None):
 
 def _reductions(entry, J):
     """What a stack ``[T, n, n]`` gives without LAPACK: ``inf_norm`` ``[T]`` (by distance) where the
-    architecture has a ``state_jacobian_bound`` hook, and the clockwork module norms ``[T, G]``
+    architecture has a ``state_jacobian_bound``, and the clockwork module norms ``[T, G]``
     (`spectra.spectral_norm_by_squaring` of every module's diagonal block)."""
     out = {}
-    if hook(entry, "state_jacobian_bound") is not None:
+    if entry.info.state_jacobian_bound is not None:
         out["inf_norm"] = spectra.inf_norm(spectra.by_distance(J))
     if entry.modules:
         out["module_norm"] = spectra.spectral_norm_by_squaring(spectra.by_distance(module_blocks(J, entry.modules)))
@@ -114,9 +113,9 @@ def _lyapunov_part(entry, config, w: Windows, params, data, scale):
     if stats is not None:
         out["lyapunov"] = stats["exponents"]
         out["lyapunov_zero_directions"] = stats["zero_directions"]
-    if (bound := hook(entry, "state_jacobian_bound")) is not None:
+    if (bound := entry.info.state_jacobian_bound) is not None:
         out["log_bound"] = jnp.log(bound(entry.model, params, entry.site))
-    if (ratio := hook(entry, "state_variance_ratio")) is not None:
+    if (ratio := entry.info.state_variance_ratio) is not None:
         out["variance_ratio"] = ratio(entry.model, params, scale * xs)
     return out
 

@@ -13,7 +13,8 @@ where a recheck measured it.
 Per-scale extras (``[S]`` per condition, the keys of `PER_SCALE`): the number of
 exactly-zero Lyapunov directions (total over seeds), the excess of the measured
 ∞-norms over a proven bound ``ρ^d`` (`bound_excess`) and the ratio
-``variance_ratio`` (RG-LRU: Var(h_t)/[(1 − ∏_{s≤t} a_s²)·Var(i_t ⊙ u_t)], 1 where the closed form holds) of the architecture's hooks (`seqgrad.jobs.gradient_flow.entries.hook`).
+``variance_ratio`` (RG-LRU: Var(h_t)/[(1 − ∏_{s≤t} a_s²)·Var(i_t ⊙ u_t)], 1 where the closed form holds) of the architecture's optional measures (the ``state_jacobian_bound`` and
+``state_variance_ratio`` fields of its `seqgrad.models.Architecture` record).
 """
 
 from __future__ import annotations
@@ -87,10 +88,12 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
     spectral = np.asarray(spectral, np.float64)
     best = spectral if spectral64 is None else np.where(spectral > 0, spectral, spectral64)
     shape2 = best.shape[:2]
+    excess = None if log_bound is None or inf_norm is None else bound_excess(inf_norm, log_bound)
+    singular = singular_product(lyapunov_zero_directions, config, shape2[0], lyapunov_steps)
+    top = None if lyapunov is None else lyapunov_top(lyapunov, lyapunov_zero_directions)
     st = status(np.median(spectral.reshape(-1, T), axis=0),
                 None if spectral64 is None else np.median(np.asarray(spectral64).reshape(-1, T), axis=0),
                 dtype, config.underflow_margin_decades)
-    excess = None if log_bound is None or inf_norm is None else bound_excess(inf_norm, log_bound)
     deviation = float("nan")
     if singular_values is not None:  # [S, I, T, r]
         sv = np.median(np.asarray(singular_values, np.float64).reshape(-1, *singular_values.shape[-2:]), axis=0)
@@ -123,12 +126,12 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
         regime_rate=Stats(**seeds.stats(per_sequence["envelope_rate"].reshape(shape2))),
         timescale=whole["timescale"],
         cut_off_distance=whole["cut_off_distance"],
-        lyapunov_singular=singular_product(lyapunov_zero_directions, config, shape2[0], lyapunov_steps),
+        lyapunov_singular=singular,
         prediction=prediction,
         norm_at={str(d): float(profile["median"][d]) for d in config.fixed_distances if d < T},
         first_exact_zero_distance=_first(st, spectra.EXACT_ZERO),
         first_underflow_distance=_first(st, spectra.UNDERFLOW),
-        lyapunov_top=None if lyapunov is None else lyapunov_top(lyapunov, lyapunov_zero_directions),
+        lyapunov_top=top,
         lyapunov_top_between_restarts=None if lyapunov is None else Stats(
             **seeds.stats(np.asarray(lyapunov)[:, 0])),
         seed_experiment=seed_experiment,
@@ -193,6 +196,7 @@ LYAPUNOV_NOT_APPLICABLE = "no recurrence: the model has no step Jacobian to iter
 
 
 def entry_record(entry, config, dtype, m, default_raw, measured, w) -> EntryRecord:
+    trained = None if entry.trained is None else trained_record(entry, config)
     raw, raw64 = default_raw
     T = m.T
     spectral = np.asarray(raw["spectral_norm"], np.float64).reshape(-1, T)
@@ -227,7 +231,7 @@ def entry_record(entry, config, dtype, m, default_raw, measured, w) -> EntryReco
         burn_in=w.burn_in, timescale=m.timescale, cut_off_distance=m.cut_off_distance,
         regime_by_ratio=m.regime_by_ratio, lyapunov_singular=m.lyapunov_singular, prediction=m.prediction,
         regime_rate=m.regime_rate,
-        workdir=entry.workdir, trained=None if entry.trained is None else trained_record(entry, config),
+        workdir=entry.workdir, trained=trained,
     )
 
 
