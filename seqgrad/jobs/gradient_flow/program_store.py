@@ -26,7 +26,7 @@ outside ``seqgrad`` (its source is not in the key). A file that cannot be read i
 are lowered as usual and not stored. Files are written atomically (a temporary file renamed into
 place), so runs sharing a directory never read half a file. They are NumPy ``.npz`` archives of
 bytes, read without pickle. They live in ``<compilation cache>/programs/``; a run of the main job
-keeps about 3 MB there.
+keeps about 4 MB there.
 """
 
 from __future__ import annotations
