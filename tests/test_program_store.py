@@ -131,3 +131,29 @@ def test_a_stored_svd_runs_in_a_fresh_process(tmp_path):
     assert (first_loaded, first_stored, loaded, stored) == ("0", "1", "1", "0")
     expected = abs(np.linalg.det(np.arange(16.0).reshape(4, 4) + np.eye(4)))  # the product of the singular values
     assert float(det) == float(det_again) and float(det) == pytest.approx(expected, rel=1e-4)
+
+
+# Other values for every key the store leaves out of its key (`program_store.READ_AFTER_MEASURING`).
+AFTER_MEASURING = {"plots.dpi": 50, "plots.columns": 2, "claims.dominance": 0.5, "regime.timescale": 50.0,
+                   "regime.block": 4, "shape.min_r2": 0.5, "horizon_threshold": 0.5, "decay_min_distance": 2,
+                   "underflow_margin_decades": 3.0, "fixed_distances": (2,), "float64_recheck": False, "workers": 1,
+                   "compilation_cache_dir": "none", "timing.repeats": 0}
+
+
+def test_keys_read_after_measuring_change_no_program_and_no_key():
+    """Every program of three kinds of entry (a sequential recurrence with a bound, a two-part state, the
+    sketch) lowers to the same text under other values of all the keys the store leaves out of its key."""
+    assert {k.split(".")[0] for k in AFTER_MEASURING} == set(program_store.READ_AFTER_MEASURING)
+    names = "cornn,lstm_state,gru"
+    base, other = _config(names), _config(names, **AFTER_MEASURING)
+    sketch = {"method": "sketch", "sketch.num_probes": 2}
+    for a, b in ((base, other), (_config("gru", **sketch), _config("gru", **sketch, **AFTER_MEASURING))):
+        for ea, eb in zip(entries_lib.build_entries(a), entries_lib.build_entries(b)):
+            texts = [{name: fn.lower(*args).as_text() for name, (fn, args) in compilation.measure_programs(
+                entry, config, inputs.measurement_inputs(entry, config), config_lib.windows(config)).items()}
+                for config, entry in ((a, ea), (b, eb))]
+            assert texts[0].keys() == texts[1].keys() and len(texts[0]) >= 4, ea.name
+            for name in texts[0]:
+                assert texts[0][name] == texts[1][name], (ea.name, name)
+    store = lambda config: program_store.ProgramStore("unused", config)  # noqa: E731
+    assert store(base).key(["x"]) == store(other).key(["x"]) != store(_config(names, num_inputs=3)).key(["x"])

@@ -172,15 +172,8 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
     description = ["measure", str(np.dtype(dtype)), list(keys.shape), list(np.shape(scales)), repr(w)]
     opts = {part: options(entry, config, part) for part in (*programs.PARTS, "spectra", "init")}
 
-    def make():
-        init, draw = inputs.params_fn(entry, config, dtype), inputs.data_fn(entry, config, dtype, w.sequence_length)
-        params, data = jax.eval_shape(init, keys), jax.eval_shape(draw, keys)
-        parts = programs.part_fns(entry, config, dtype, w)
-        return {"init": (init, (keys,)), "draw": (draw, (keys,)),
-                **{f"part.{name}": (fn, (params, data, scales)) for name, fn in parts.items()}}
-
     with jax.enable_x64(bool(config.float64)):
-        lowered = cache.lower(entry, description, make)
+        lowered = cache.lower(entry, description, lambda: measure_programs(entry, config, drawn, w))
         parts = {name[len("part."):]: cache.compile(low, opts[name[len("part."):]])
                  for name, low in lowered.items() if name.startswith("part.")}
         stacks = {k: v for k, v in lowered["part.profiles"].out_info.items() if k.startswith("stack/")}
@@ -189,6 +182,19 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
             opts["spectra"])
         init_program, draw_program = (cache.compile(lowered[k], opts["init"]) for k in ("init", "draw"))
         return programs.Measurement(init_program, draw_program, parts, spectra, w)
+
+
+def measure_programs(entry: Entry, config, drawn, w: Windows) -> dict:
+    """``{name: (jitted function, abstract arguments)}``: what `compile_measure` traces, lowers and compiles for
+    ``drawn = (dtype, keys [S], scales [C])`` and the windows ``w``: the parameter draw ``"init"``
+    (`inputs.params_fn`), the input draw ``"draw"`` (`inputs.data_fn`) and every part of
+    `programs.part_fns` as ``"part.<name>"``. Nothing is traced until a program is lowered."""
+    dtype, keys, scales = drawn
+    init, draw = inputs.params_fn(entry, config, dtype), inputs.data_fn(entry, config, dtype, w.sequence_length)
+    params, data = jax.eval_shape(init, keys), jax.eval_shape(draw, keys)
+    parts = programs.part_fns(entry, config, dtype, w)
+    return {"init": (init, (keys,)), "draw": (draw, (keys,)),
+            **{f"part.{name}": (fn, (params, data, scales)) for name, fn in parts.items()}}
 
 
 def compile_recheck(entry: Entry, config, params, xs, scales, lengths, w: Windows,

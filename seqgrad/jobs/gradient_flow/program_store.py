@@ -9,7 +9,9 @@ by what fixes them *before* tracing:
 * the environment (`environment`): every source file of the ``seqgrad`` package, the versions of
   Python, jax, jaxlib, flax and numpy, the backend, its devices and platform version, JAX's
   configuration values and ``XLA_FLAGS``;
-* the job's whole config, and the programs' description (`describe`: the entry's name,
+* the job's config but for the keys only the summaries, the claims and the report read
+  (`READ_AFTER_MEASURING`: a rerun with other plots or claim thresholds reuses the programs), and
+  the programs' description (`describe`: the entry's name,
   architecture, options, site, initialisation, method and its model's ``repr``; from
   `compilation`: which programs and their arguments' shapes and dtypes).
 
@@ -51,6 +53,13 @@ _LOG = logging.getLogger(__name__)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # seqgrad/
 
 Made = dict  # {name: (jitted function, abstract arguments)}
+
+# Config keys that no traced program reads (the summaries, claims and report read them, or they say where
+# files go and how many threads compile): left out of the key. tests/test_program_store.py lowers programs
+# under other values of all of them and checks that the programs are the same.
+READ_AFTER_MEASURING = ("plots", "claims", "regime", "shape", "horizon_threshold", "decay_min_distance",
+                        "underflow_margin_decades", "fixed_distances", "float64_recheck", "workers",
+                        "compilation_cache_dir", "timing")
 
 
 @functools.lru_cache(maxsize=1)
@@ -103,12 +112,14 @@ class ProgramStore:
 
     def __init__(self, directory: str, config):
         self.directory = directory
-        self._config = json.dumps(config.to_dict(), sort_keys=True, default=repr)
+        kept = {k: v for k, v in config.to_dict().items() if k not in READ_AFTER_MEASURING}
+        self._config = json.dumps(kept, sort_keys=True, default=repr)
         self._lock = threading.Lock()
         self.loaded = self.stored = 0
 
     def key(self, description) -> str:
-        """sha256 of the `environment`, the config and ``description`` (a JSON-able list)."""
+        """sha256 of the `environment`, the config (but `READ_AFTER_MEASURING`) and ``description`` (a JSON-able
+        list)."""
         text = json.dumps([environment(), self._config, description], sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()
 
