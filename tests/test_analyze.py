@@ -136,3 +136,24 @@ def test_default_config_covers_every_registered_architecture():
     assert len(entries_lib.build_entries(config)) == len(config.entries)
     with pytest.raises(ValueError, match="unknown entries"):
         gradient_flow.get_config("rnn,nope")
+
+
+def test_the_sketch_without_singular_values_runs_end_to_end(tmp_path):
+    """``method=sketch`` with the default ``sketch.num_singular = 0`` measures ‖J(d)‖_F only: the record holds no
+    singular value (``[T][0]``) and every summary is read from the Frobenius profile."""
+    from seqgrad.jobs import gradient_flow as job
+
+    config = gradient_flow.get_config("rnn,lstm")
+    with config.unlocked():
+        config.update_from_flattened_dict({
+            "T": 16, "num_seeds": 2, "num_inputs": 2, "hidden_size": 4, "input_size": 2, "conditions.T": (16,),
+            "conditions.input_scale": (1.0,), "fixed_distances": (1,), "lyapunov.T": 20, "lyapunov.burn_in": 2,
+            "lyapunov.num_exponents": 2, "seed_experiment.lengths": (4,), "burn_in": 8, "method": "sketch",
+            "sketch.num_probes": 4, "timing.repeats": 0, "compilation_cache_dir": "none"})
+    assert config.sketch.num_singular == 0
+    report_ = job.run(config, str(tmp_path))
+    for name, entry in report_.architectures.items():
+        assert entry.method == "sketch" and entry.profile_norm == "frobenius", name
+        assert entry.singular_values.shape == (16, 0), name
+        assert all(v > 0 for v in entry.jacobian_norm), name
+    assert (tmp_path / report.FILES["json"]).stat().st_size > 0

@@ -96,7 +96,8 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
                 dtype, config.underflow_margin_decades)
     deviation = float("nan")
     if singular_values is not None:  # [S, I, T, r]
-        sv = np.median(np.asarray(singular_values, np.float64).reshape(-1, *singular_values.shape[-2:]), axis=0)
+        sv = np.asarray(singular_values, np.float64)  # a sketch without singular values: r = 0
+        sv = np.median(sv.reshape(sv.shape[0] * sv.shape[1], *sv.shape[2:]), axis=0)
         measured = np.abs(sv - 1.0)[np.isfinite(sv)]  # a sketch has singular values at some distances only
         deviation = float(measured.max()) if measured.size else float("nan")
     med = None if module_norm is None else np.median(  # [T, G]
@@ -202,7 +203,10 @@ def entry_record(entry, config, dtype, m, default_raw, measured, w) -> EntryReco
     spectral = np.asarray(raw["spectral_norm"], np.float64).reshape(-1, T)
     lyap = raw.get("lyapunov")
     note = READOUT_OF.get(entry.arch)
-    median = lambda key: np.median(np.asarray(raw[key]).reshape(-1, *raw[key].shape[2:]), axis=0)  # noqa: E731
+    def median(key):  # over seeds × inputs of [S, I, ...] (explicit sizes: a sketch may hold r = 0 singular values)
+        a = np.asarray(raw[key])
+        return np.median(a.reshape(a.shape[0] * a.shape[1], *a.shape[2:]), axis=0)
+
     return EntryRecord(
         arch=entry.arch, options=dict(entry.options), site=entry.site, path_length=entry.info.path_length,
         parallel=entry.info.parallel, paper=entry.info.paper, claim=entry.info.claim,
