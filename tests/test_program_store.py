@@ -77,7 +77,7 @@ def test_the_key_follows_the_config_the_entry_and_the_source(monkeypatch):
     assert key != store.key([*program_store.describe(gru), "measure"])
 
 
-def test_trained_runs_and_models_from_outside_seqgrad_are_not_stored():
+def test_trained_runs_imported_cells_and_models_from_outside_seqgrad_are_not_stored():
     config = _config("gru")
     (entry,) = entries_lib.build_entries(config)
     assert program_store.storable(entry)
@@ -89,6 +89,9 @@ def test_trained_runs_and_models_from_outside_seqgrad_are_not_stored():
     assert not program_store.storable(outside)
     trained = entries_lib.Entry(entry.name, entry.arch, entry.options, entry.site, entry.model, trained=object())
     assert not program_store.storable(trained)
+    config.extra_entries = "nnx:flax.nnx:GRUCell,flax:GRUCell"  # wrapped by seqgrad, defined elsewhere
+    imported = [e for e in entries_lib.build_entries(config) if e.name != "gru"]
+    assert len(imported) == 2 and not any(program_store.storable(e) for e in imported)
 
 
 def test_an_unreadable_file_is_set_aside_and_the_programs_traced_again(tmp_path, caplog):

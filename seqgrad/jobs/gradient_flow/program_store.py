@@ -22,8 +22,8 @@ compiled, and their results, are the same in both runs.
 
 Change any part of the key and the key changes, so a stored module is never taken for another
 program. Entries whose programs depend on anything else are not stored (`storable`): a trained
-run (its weights are constants of its parameter program) and a model whose class is defined
-outside ``seqgrad`` (its source is not in the key). A file that cannot be read is set aside
+run (its weights are constants of its parameter program), a cell or module named by an import
+string and a model whose class is defined outside ``seqgrad`` (their source is not in the key). A file that cannot be read is set aside
 (``.unreadable``) with one warning and the programs traced again; programs that cannot be exported
 are lowered as usual and not stored. Files are written atomically (a temporary file renamed into
 place), so runs sharing a directory never read half a file. They are NumPy ``.npz`` archives of
@@ -89,8 +89,11 @@ def environment() -> dict:
 
 
 def storable(entry) -> bool:
-    """Whether ``entry``'s programs are fixed by the key: no trained run, a model class of seqgrad."""
-    return getattr(entry, "trained", None) is None and type(entry.model).__module__.startswith("seqgrad.")
+    """Whether ``entry``'s programs are fixed by the key: no trained run, and one of seqgrad's own
+    architectures: not a cell or module named by an import string (``"nnx:pkg.mod:Cell"``, ``"flax:..."``,
+    ``"eqx:..."``, ``"pkg.mod:Name"``, wrapped by seqgrad but defined elsewhere) and a model class of seqgrad."""
+    return (getattr(entry, "trained", None) is None and ":" not in entry.arch
+            and type(entry.model).__module__.startswith("seqgrad."))
 
 
 def describe(entry) -> list:
