@@ -61,12 +61,12 @@ class ProgramCache:
     disk between runs (`lower`).
     """
 
-    def __init__(self, store: program_store.ProgramStore | None = None):
+    def __init__(self, store: program_store.ProgramStore | None = None, cache_dir: str | None = None):
         self._lock = threading.Lock()
         self._compiled: dict[str, concurrent.futures.Future] = {}
         self.hits = 0
         self.store = store
-        self.cache_dir = None  # the persistent compilation cache's directory, where `program_cache` turned it on
+        self.cache_dir = cache_dir  # the persistent compilation cache's directory, where `program_cache` turned it on
 
     def lower(self, entry: Entry, description: list, make) -> dict:
         """``{name: lowered program}`` of ``make() = {name: (jitted function, abstract arguments)}``; through
@@ -107,9 +107,7 @@ def program_cache(config, workdir: str) -> ProgramCache:
     (none kept where the persistent cache is off: ``cache_dir`` None)."""
     cache_dir = compilation_cache(config, workdir)
     store = None if cache_dir is None else program_store.ProgramStore(os.path.join(cache_dir, "programs"), config)
-    cache = ProgramCache(store)
-    cache.cache_dir = cache_dir
-    return cache
+    return ProgramCache(store, cache_dir)
 
 
 def compilation_cache(config, workdir: str) -> str | None:
@@ -174,8 +172,8 @@ def compile_measure(entry: Entry, config, drawn, w: Windows, cache: ProgramCache
 
     with jax.enable_x64(bool(config.float64)):
         lowered = cache.lower(entry, description, lambda: measure_programs(entry, config, drawn, w))
-        parts = {name[len("part."):]: cache.compile(low, opts[name[len("part."):]])
-                 for name, low in lowered.items() if name.startswith("part.")}
+        parts = {part: cache.compile(low, opts[part]) for name, low in lowered.items()
+                 if (part := name.removeprefix("part.")) != name}
         stacks = {k: v for k, v in lowered["part.profiles"].out_info.items() if k.startswith("stack/")}
         spectra = None if not stacks else cache.compile(
             programs.spectra_fn().lower({k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in stacks.items()}),

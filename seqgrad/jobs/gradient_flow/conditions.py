@@ -2,8 +2,8 @@
 
 A condition is a point ``(input_scale, T)`` of ``config.conditions.input_scale ×
 config.conditions.T`` (`seqgrad.jobs.gradient_flow.config.grid`): inputs
-``x ~ input_scale · N(0, 1)^{T×D}``. Input scale, seeds and input sequences are values (the same compiled programs cover all of them);
-each T is a shape, traced once into those programs.
+``x ~ input_scale · N(0, 1)^{T×D}``. Input scale, seeds and input sequences are values (the same
+compiled programs cover all of them); each T is a shape, traced once into those programs.
 
 Initialisations (``entries.NAME.init``, applied by `seqgrad.jobs.gradient_flow.inputs.initialise`):
 

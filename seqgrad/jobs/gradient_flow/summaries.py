@@ -44,6 +44,12 @@ def stats(values) -> Stats:
     return Stats(**seeds.stats(values))
 
 
+def _sequences(a: np.ndarray) -> np.ndarray:
+    """``[S, I, ...] -> [S·I, ...]``: one row per sequence, with explicit sizes (a sketch's singular values
+    may have r = 0 columns, which ``reshape(-1, ...)`` cannot place)."""
+    return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+
+
 def status(norms32: np.ndarray, norms64: np.ndarray | None, dtype, margin: float) -> np.ndarray:
     """``[T]`` measured / underflow / exact_zero of a median profile (float64 confirms a zero's cause)."""
     if norms64 is None:
@@ -96,8 +102,7 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
                 dtype, config.underflow_margin_decades)
     deviation = float("nan")
     if singular_values is not None:  # [S, I, T, r]
-        sv = np.asarray(singular_values, np.float64)  # a sketch without singular values: r = 0
-        sv = np.median(sv.reshape(sv.shape[0] * sv.shape[1], *sv.shape[2:]), axis=0)
+        sv = np.median(_sequences(np.asarray(singular_values, np.float64)), axis=0)
         measured = np.abs(sv - 1.0)[np.isfinite(sv)]  # a sketch has singular values at some distances only
         deviation = float(measured.max()) if measured.size else float("nan")
     med = None if module_norm is None else np.median(  # [T, G]
@@ -107,24 +112,24 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
     return Measures(
         singular_value_deviation=deviation,
         spectral_norm_max=float(np.max(spectral)),
-        bound_rho=None if excess is None else Stats(**seeds.stats(np.exp(np.asarray(log_bound, np.float64)))),
+        bound_rho=None if excess is None else stats(np.exp(np.asarray(log_bound, np.float64))),
         bound_excess=excess,
         lyapunov_zero_directions=(None if lyapunov_zero_directions is None
                                   else int(np.sum(np.asarray(lyapunov_zero_directions)))),
-        variance_ratio=None if variance_ratio is None else Stats(**seeds.stats(variance_ratio)),
+        variance_ratio=None if variance_ratio is None else stats(variance_ratio),
         condition=condition,
         jacobian_norm=profile["median"],
         jacobian_norm_q25=profile["q25"],
         jacobian_norm_q75=profile["q75"],
         status=st,
-        decay_rate=Stats(**seeds.stats(per_sequence["rate"].reshape(shape2))),
-        decay_fit_r2=Stats(**seeds.stats(per_sequence["r2"].reshape(shape2))),
-        memory_horizon=Stats(**seeds.stats(per_sequence["memory_horizon"].reshape(shape2))),
-        first_drop_horizon=Stats(**seeds.stats(per_sequence["first_drop_horizon"].reshape(shape2))),
+        decay_rate=stats(per_sequence["rate"].reshape(shape2)),
+        decay_fit_r2=stats(per_sequence["r2"].reshape(shape2)),
+        memory_horizon=stats(per_sequence["memory_horizon"].reshape(shape2)),
+        first_drop_horizon=stats(per_sequence["first_drop_horizon"].reshape(shape2)),
         regime=whole["regime"],
         shape={k: v for k, v in whole.items() if k not in _NOT_SHAPE},
         regime_by_ratio=whole["regime_by_ratio"],
-        regime_rate=Stats(**seeds.stats(per_sequence["envelope_rate"].reshape(shape2))),
+        regime_rate=stats(per_sequence["envelope_rate"].reshape(shape2)),
         timescale=whole["timescale"],
         cut_off_distance=whole["cut_off_distance"],
         lyapunov_singular=singular,
@@ -133,8 +138,7 @@ def condition_measures(condition: Condition, spectral, spectral64, config, dtype
         first_exact_zero_distance=_first(st, spectra.EXACT_ZERO),
         first_underflow_distance=_first(st, spectra.UNDERFLOW),
         lyapunov_top=top,
-        lyapunov_top_between_restarts=None if lyapunov is None else Stats(
-            **seeds.stats(np.asarray(lyapunov)[:, 0])),
+        lyapunov_top_between_restarts=None if lyapunov is None else stats(np.asarray(lyapunov)[:, 0]),
         seed_experiment=seed_experiment,
         modules=modules,
     )
@@ -175,7 +179,7 @@ def lyapunov_top(exponents, zero_directions=None) -> Stats | None:
     (`singular_product`): its exponents are then not the finite numbers of restarted frames."""
     if zero_directions is not None and int(np.sum(np.asarray(zero_directions))) > 0:
         return None
-    return Stats(**seeds.stats(np.asarray(exponents, np.float64)[:, 0]))
+    return stats(np.asarray(exponents, np.float64)[:, 0])
 
 
 def snippet_experiment(raw, config, lengths) -> dict:
@@ -187,9 +191,9 @@ def snippet_experiment(raw, config, lengths) -> dict:
         "lengths": [int(n) for n in lengths],
         "gradient_norm": seeds.median_spread(raw["gradient_vs_length"]),
         "contribution_norm": seeds.median_spread(contributions),
-        "full_gradient_norm": Stats(**seeds.stats(raw["gradient_norm"])),
+        "full_gradient_norm": stats(raw["gradient_norm"]),
         "last_steps": last,
-        "share_of_last_steps": Stats(**seeds.stats(share)),
+        "share_of_last_steps": stats(share),
     }
 
 
@@ -203,9 +207,8 @@ def entry_record(entry, config, dtype, m, default_raw, measured, w) -> EntryReco
     spectral = np.asarray(raw["spectral_norm"], np.float64).reshape(-1, T)
     lyap = raw.get("lyapunov")
     note = READOUT_OF.get(entry.arch)
-    def median(key):  # over seeds × inputs of [S, I, ...] (explicit sizes: a sketch may hold r = 0 singular values)
-        a = np.asarray(raw[key])
-        return np.median(a.reshape(a.shape[0] * a.shape[1], *a.shape[2:]), axis=0)
+    def median(key):  # over seeds × inputs
+        return np.median(_sequences(np.asarray(raw[key])), axis=0)
 
     return EntryRecord(
         arch=entry.arch, options=dict(entry.options), site=entry.site, path_length=entry.info.path_length,
