@@ -110,3 +110,38 @@ def test_a_finished_result_is_not_replaced_by_a_diverged_reevaluation(tmp_path, 
         train.train_and_evaluate(config, str(tmp_path))
     assert th.result(tmp_path)["eval"] == json.loads(json.dumps(good["eval"]))
     assert json.loads((tmp_path / "result.diverged.json").read_text())["diverged"] is True
+
+
+def _raised_in(filename: str, message: str) -> BaseException:
+    """A ValueError whose traceback passes through code compiled under ``filename``."""
+    namespace: dict = {}
+    exec(compile(f"def fail():\n    raise ValueError({message!r})\n", filename, "exec"), namespace)
+    try:
+        namespace["fail"]()
+    except ValueError as exc:
+        return exc
+    raise AssertionError("fail() did not raise")
+
+
+def test_after_a_failed_restore_only_orbax_leftovers_are_silenced():
+    import logging
+    import warnings
+
+    def kept(exc, msg="Future exception was never retrieved"):
+        record = logging.LogRecord("asyncio", logging.ERROR, "base_events.py", 1771, msg, None,
+                                   (type(exc), exc, exc.__traceback__) if exc else None)
+        return checkpoint._abandoned_read_record(record)
+
+    tensorstore = ValueError('OUT_OF_RANGE: Error opening "zarr" driver [tensorstore_spec=\'{}\']')  # raised in C
+    in_orbax = _raised_in("/site-packages/orbax/checkpoint/_src/serialization/serialization.py", "OUT_OF_RANGE")
+    elsewhere = _raised_in("/site-packages/somewhere/else.py", "a bug of somebody else")
+    assert not kept(tensorstore) and not kept(in_orbax, "Task exception was never retrieved")
+    assert kept(elsewhere) and kept(None) and kept(in_orbax, "Executing <Task> took 0.2 seconds")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        checkpoint.quiet_abandoned_reads()
+        warnings.warn("coroutine 'Store._get_array_metadatas' was never awaited", RuntimeWarning)
+        warnings.warn("another runtime warning", RuntimeWarning)
+    assert [str(w.message) for w in caught] == ["another runtime warning"]
+    logging.getLogger("asyncio").removeFilter(checkpoint._abandoned_read_record)

@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import time
+import warnings
 from typing import Any
 
 import jax
@@ -127,6 +128,7 @@ class Checkpointer:
                 restored = self.restore(step, target)
             except Exception as e:  # a damaged or partial checkpoint: try the one before
                 why = short_error(e)
+                quiet_abandoned_reads()
                 log.warning("checkpoint %d in %s cannot be restored (%s); trying an older one", step, self.directory, why)
                 errors.append(f"step {step}: {why}")
                 damaged.append(step)
@@ -167,6 +169,36 @@ class Checkpointer:
     def close(self) -> None:
         self.wait()
         self.manager.close()
+
+
+def quiet_abandoned_reads() -> None:
+    """Silences the leftovers of an orbax restore that failed, once its error is reported.
+
+    When one read of a restore fails, orbax abandons the others: TensorStore futures
+    whose errors nobody retrieves (asyncio logs each with a traceback and a 60-line
+    TensorStore spec) and coroutines that are never awaited (a ``RuntimeWarning`` at
+    exit). When they appear depends on garbage collection. Called after the failure
+    was caught; records of asyncio about any other exception are kept."""
+    warnings.filterwarnings("ignore", message=r"coroutine '[\w.<>]+' was never awaited", category=RuntimeWarning)
+    asyncio_log = logging.getLogger("asyncio")
+    if _abandoned_read_record not in asyncio_log.filters:
+        asyncio_log.addFilter(_abandoned_read_record)
+
+
+def _abandoned_read_record(record: logging.LogRecord) -> bool:
+    """False for asyncio's "exception was never retrieved" of an orbax / TensorStore read."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is None or "never retrieved" not in str(record.msg):
+        return True
+    return not ("tensorstore" in str(error).lower() or _through_orbax(error.__traceback__))
+
+
+def _through_orbax(tb) -> bool:
+    while tb is not None:
+        if "orbax" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _is_complete(path: str) -> bool:
