@@ -1,5 +1,6 @@
 """The remedies experiment: its sweep, its measured runs, its report."""
 
+import json
 import os
 
 import jax
@@ -91,6 +92,22 @@ def test_pipeline_at_tiny_size_is_measured_and_resumable(tmp_path, capsys):
     capsys.readouterr()
     remedies.run(config, points, str(tmp_path))
     assert capsys.readouterr().out.count("finished earlier, skipped") == 2
+
+    # Stopped after training, before its measurements were written: measured on the rerun, not skipped,
+    # from the final checkpoint, to the same numbers.
+    stopped = os.path.join(tmp_path, summary["points"][0]["name"], "result.json")
+    before = jsonio.read_json(stopped)
+    trained_only = json.loads(json.dumps(before))
+    for e in [trained_only["eval"]] + [r["eval"] for r in trained_only["replicas"]]:
+        for key in report.MEASURES:
+            del e[key]
+    jsonio.write_json(stopped, trained_only)
+    assert not remedies.measured(trained_only, config.train.steps) and remedies.measured(before, config.train.steps)
+    again = remedies.run(config, points, str(tmp_path))
+    out = capsys.readouterr().out
+    assert out.count("finished earlier, skipped") == 1 and [p["status"] for p in again["points"]] == ["done", "done"]
+    after = jsonio.read_json(stopped)
+    assert after["replicas"] == before["replicas"] and after["eval"] == before["eval"]
 
 
 def test_pipeline_validates_points_before_running(tmp_path):

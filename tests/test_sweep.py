@@ -251,6 +251,22 @@ def test_half_finished_point_runs_again_and_batched_result_is_split_without_reru
     assert (tmp_path / out["points"][1]["name"] / "result.json").exists()
 
 
+def test_a_result_the_finished_rule_rejects_runs_again_batched_or_alone(tmp_path):
+    """A runner that adds to the result after training (the remedies' measurements) passes
+    ``finished``: a complete-but-unmeasured result.json is run again, batched or alone."""
+    runner = FakeRunner()
+    points = _points(lengths=(10,), lrs=(0.1, 0.01), seeds=(0,)) + [{"model.name": "gru"}]
+    sweep.run_sweep(base_config(), points, str(tmp_path), runner=runner)
+    n = len(runner.calls)
+    assert n == 2  # one batched run of the two LSTM points, the GRU alone
+
+    def measured(result, steps):
+        return sweep.is_complete(result, steps) and "measured" in result["eval"]
+
+    sweep.run_sweep(base_config(), points, str(tmp_path), runner=runner, finished=measured)
+    assert len(runner.calls) == 2 * n  # neither result.json (nor the batched run's) had the key
+
+
 def test_failing_point_is_recorded_and_the_others_go_on(tmp_path):
     runner = FakeRunner(fail_models={"rnn"})
     points = [{"model.name": "rnn"}, {"model.name": "lstm"}, {"model.name": "gru"}]

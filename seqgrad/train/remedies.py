@@ -14,7 +14,9 @@ to every replica's ``eval``
 point of a T), the horizon on each replica's gradient-flow snapshot sequence
 (`Trainer.snapshot`), at the initial parameters (after flossing before training, when the
 point has it) and at the final checkpoint. The sweep is resumable as any sweep: finished
-points are skipped (a run that finished training but not its measurements is not re-measured).
+points are skipped, and "finished" includes the measurements (`measured`): a point stopped
+after training but before its measurements were written is measured on the rerun, from
+its final checkpoint, without training again.
 """
 
 from __future__ import annotations
@@ -34,9 +36,22 @@ from seqgrad.train import distributed, sweep
 from seqgrad.train.checkpoint import Checkpointer
 from seqgrad.train.loop import train_and_evaluate
 from seqgrad.train.state import Trainer
+from seqgrad.train.sweep_results import is_complete
 
 HORIZON_THRESHOLD = 1e-3  # as the main job's config.horizon_threshold
 PROBE_SEED = 12345  # key of the held-out sequence the measurements use
+
+
+def measured(result: Any, steps: int) -> bool:
+    """True for the ``result.json`` of a run trained to ``steps`` whose eval, and each replica's,
+    holds every measure of `seqgrad.report.remedies.MEASURES`."""
+    if not is_complete(result, steps):
+        return False
+    replicas = result.get("replicas") or []
+    evals = [result["eval"]] + [r.get("eval") if isinstance(r, Mapping) else None for r in replicas]
+    if not all(isinstance(e, Mapping) for e in evals):
+        return False
+    return all(key in e for e in evals for key in report.MEASURES)
 
 
 def measure(trainer: Trainer, state, threshold: float = HORIZON_THRESHOLD) -> dict[str, np.ndarray]:
@@ -81,7 +96,7 @@ def run(config, points: Sequence[Mapping[str, Any]], workdir: str, overrides: Ma
         *, success_fraction: float = report.SUCCESS_FRACTION) -> dict[str, Any]:
     """Every point trained and measured (`measured_run`), then ``remedies.md`` / ``remedies.json`` /
     ``remedies.png`` written under ``workdir`` (`seqgrad.report.remedies.write`); returns the sweep summary."""
-    summary = sweep.run_sweep(config, points, workdir, runner=measured_run, overrides=overrides)
+    summary = sweep.run_sweep(config, points, workdir, runner=measured_run, overrides=overrides, finished=measured)
     if distributed.is_main_process():
         report.write(summary, workdir, success_fraction=success_fraction)
     return summary

@@ -16,7 +16,7 @@ batching into groups, one training run per group; a batched run's ``result.json`
 runs the groups and writes the files.
 
 Resumable: a point whose ``result.json`` is complete (its step reaches
-``train.steps``) is skipped; an interrupted run resumes from its own checkpoints
+``train.steps``, and it holds what the runner adds: ``finished``) is skipped; an interrupted run resumes from its own checkpoints
 (``train_and_evaluate`` does that). A run that raises is recorded as failed for
 all its points and the sweep goes on.
 """
@@ -60,6 +60,7 @@ def run_sweep(
     workdir: str,
     runner: Runner | None = None,
     overrides: Mapping[str, Any] | None = None,
+    finished: Callable[[Any, int], bool] = is_complete,
 ) -> dict[str, Any]:
     """Run every point of a sweep under ``workdir``; returns the content of ``sweep.json``.
 
@@ -70,6 +71,11 @@ def run_sweep(
       runner: ``(config, workdir) -> result dict``; defaults to
         `seqgrad.train.train_and_evaluate`. Tests inject a fake one.
       overrides: the command-line overrides, re-applied over each point (they win).
+      finished: ``(result, train.steps) -> bool``, whether a point's ``result.json`` needs
+        no more work (default `is_complete`); a runner that adds to the result after
+        training (`seqgrad.train.remedies`) also requires what it adds, so a point
+        stopped between training and that step is run again (its training resumes
+        from the final checkpoint).
 
     Only process 0 writes files; every process runs every training run (SPMD).
     """
@@ -87,7 +93,7 @@ def run_sweep(
     for gi, group in enumerate(groups, 1):
         label = f"[{gi}/{len(groups)}] {group.name()}"
         steps = int(group.points[0].config.train.steps)
-        if _skip_finished(group, workdir, steps, records, previous):
+        if _skip_finished(group, workdir, steps, records, previous, finished):
             _say(main, f"{label}: finished earlier, skipped")
             save()
             continue
@@ -95,7 +101,7 @@ def run_sweep(
         start = time.perf_counter()
         try:
             result = read_json(os.path.join(run_dir, "result.json"))
-            if group.batched and is_complete(result, steps):  # trained; only its split is missing
+            if group.batched and finished(result, steps):  # trained; only its split is missing
                 wall = next((previous[p.name]["wall_s"] for p in group.points if previous.get(p.name, {}).get("wall_s")), None)
             else:
                 result = dict(runner(group.config(), run_dir))
@@ -146,10 +152,11 @@ def _say(main: bool, line: str) -> None:
         print(line, flush=True)
 
 
-def _skip_finished(group: Group, workdir: str, steps: int, records: dict, previous: dict) -> bool:
-    """Record the group's points from their complete result.json files; False if one is not."""
+def _skip_finished(group: Group, workdir: str, steps: int, records: dict, previous: dict,
+                   finished: Callable[[Any, int], bool]) -> bool:
+    """Record the group's points from their finished result.json files; False if one is not."""
     found = {p.name: read_json(os.path.join(workdir, p.name, "result.json")) for p in group.points}
-    if not all(is_complete(r, steps) for r in found.values()):
+    if not all(finished(r, steps) for r in found.values()):
         return False
     try:
         done = {p.name: record(p, group, found[p.name], previous.get(p.name, {}).get("wall_s"), None) for p in group.points}
