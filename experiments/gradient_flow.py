@@ -61,7 +61,9 @@ VARIANTS = {
     "mingru": _entry("mingru"),
     "attention_rnn": _entry("attention_rnn"),
     "transformer": _entry("transformer", num_layers=2, num_heads=4),
-    # Depth ⌈log₂ T⌉ for the longest T of the default grid (512): R = 1 + 2(2⁹ − 1) = 1023 ≥ T in every condition.
+    # Depth ⌈log₂ T⌉ per T of the default grid: R = 1 + 2(2^L − 1) is 255 ≥ 128 for L = 7 and 1023 ≥ 512 for L = 9
+    # (the dilated claim reads, per condition, the shallowest stack whose R reaches T).
+    "dilated_conv_L7": _entry("dilated_conv", kernel_size=2, num_blocks=7),
     "dilated_conv": _entry("dilated_conv", kernel_size=2, num_blocks=9),
     "dilated_conv_L4": _entry("dilated_conv", kernel_size=2, num_blocks=4),
     "rg_lru": _entry("rg_lru"),
@@ -183,7 +185,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.claims.additive_default = ("lstm", "gru", "residual_rnn")
     config.claims.skip = tuple(n for n in ("skip_rnn_k2", "skip_rnn_k8", "skip_rnn_k8_inside") if n in VARIANTS)
     config.claims.multiscale = ("multiscale_rnn",)
-    config.claims.dilated = ("dilated_conv",)  # depth ⌈log₂ T⌉; dilated_conv_L4 (R = 31) is a fixed-depth contrast
+    # Depth ⌈log₂ T⌉ per T (the shallowest of these that reaches T is read); dilated_conv_L4 (R = 31): a contrast.
+    config.claims.dilated = ("dilated_conv_L7", "dilated_conv")
     config.claims.attention = ("attention_rnn", "transformer")
     config.claims.snippet = ("rnn", "lstm")
     config.claims.cornn = ("cornn",)

@@ -169,6 +169,25 @@ def test_dilated_branches():
     assert "exactly 0 from d = 31" in path_rules.dilated({"c": subject(inside, receptive_field=31)}, CONFIG)[1]
 
 
+def test_dilated_reads_the_shallowest_stack_that_reaches_T():
+    """Depth ⌈log₂ T⌉ per T: at T = 128 a 7-block stack (R = 255) is read and the 9-block one (R = 1023) is
+    not; the chain-like deep stack cannot refute, the shallow one decides, and without a stack that reaches
+    T every entry is read (qualified: a fixed depth)."""
+    power = np.where(D > 0, 1.0 / np.maximum(D, 1), 1.0)
+    chain = geometric(0.8)
+    assert path_rules.depth_for_T({"L7": subject(power, receptive_field=255), "L9": subject(chain, receptive_field=1023),
+                                   "L4": subject(power, receptive_field=31)}) == (["L7"], ["L9", "L4"])
+    verdict_, text = path_rules.dilated({"L7": subject(power, receptive_field=255),
+                                         "L9": subject(chain, receptive_field=1023)}, CONFIG)
+    assert verdict_ == CONFIRMED and "the shallowest stack with R ≥ T is read: L7; not read: L9 (R = 1023)" in text
+    swapped = {"L7": subject(chain, receptive_field=255), "L9": subject(power, receptive_field=1023)}
+    assert verdict(path_rules.dilated, **swapped) == REFUTED  # the stack of this T's depth decides
+    inside = np.where(D < 31, power, 0.0)
+    assert path_rules.depth_for_T({"L4": subject(inside, receptive_field=31)}) == (["L4"], [])
+    assert verdict(path_rules.dilated, L4=subject(inside, receptive_field=31), L3=subject(
+        np.where(D < 15, power, 0.0), receptive_field=15)) == QUALIFIED
+
+
 def test_dilated_threshold_comes_from_the_config():
     strict = gradient_flow.get_config()
     with strict.unlocked():

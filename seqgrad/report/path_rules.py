@@ -81,6 +81,20 @@ def level_factor(norms, k: int) -> tuple[float, int | None]:
     return float(per_level[i]), int(d[i])
 
 
+def depth_for_T(s: S) -> tuple[list[str], list[str]]:
+    """``(read, not read)``: the entries with the smallest receptive field R that still reaches the
+    condition's T (depth ⌈log₂ T⌉ for kernel 2: ``R = 1 + 2(2^L − 1) ≥ T``), and the others (deeper than T
+    needs, or short of T); every entry is read when none reaches T (they are then qualified or refuted) or
+    an R is unknown."""
+    if any(e.receptive_field is None for e in s.values()):
+        return list(s), []
+    reach = [e.receptive_field for e in s.values() if e.receptive_field >= e.m.T]
+    if not reach:
+        return list(s), []
+    read = [n for n, e in s.items() if e.receptive_field == min(reach)]
+    return read, [n for n in s if n not in read]
+
+
 def dilated(s: S, config):
     """Within the receptive field R, ln‖J(d)‖ falls like a power of d (a factor per dilation level), not
     exponentially; the stack must reach T (depth ⌈log₂ T⌉: R ≥ T) for the claim's condition to hold.
@@ -89,11 +103,17 @@ def dilated(s: S, config):
     digits), so the rule reads the norm kept per dilation level, ``(‖J(d)‖/‖J(1)‖)^(1/ℓ(d)) ≥
     config.regime.preserved`` for every ``1 ≤ d < min(R, T)``, and reports the power-law fit beside the
     exponential one. Confirmed when that holds and R ≥ T; qualified when it holds and R < T with exact zeros
-    beyond R (a fixed depth covers T only up to R); refuted when a level loses more.
+    beyond R (a fixed depth covers T only up to R); refuted when a level loses more. Per condition, a stack
+    deeper than T needs is not read when a shallower one also reaches T (`depth_for_T`): the claim is about
+    depth ⌈log₂ T⌉ at each T.
     """
     r = config.regime
     parts, verdicts = [], []
-    for n, e in s.items():
+    read, other = depth_for_T(s)
+    if other:
+        parts.append(f"at T = {s[read[0]].m.T} the shallowest stack with R ≥ T is read: {', '.join(read)}; not read: "
+                     + ", ".join(f"{n} (R = {s[n].receptive_field})" for n in other))
+    for n, e in ((n, s[n]) for n in read):
         R, T, status = e.receptive_field, e.m.T, list(e.m.status)
         k = min(R or T, T)
         norms = np.asarray(e.m.jacobian_norm, np.float64)
