@@ -85,12 +85,7 @@ def _is_closed_loop(exc: BaseException | None) -> bool:
 def _orbax_leftover(report) -> bool:
     """An "Exception ignored in <coroutine>" of an orbax read abandoned after the failure
     that was already caught (its message embeds a 100-line TensorStore spec)."""
-    tb = report.exc_traceback
-    while tb is not None:
-        if "orbax" in tb.tb_frame.f_code.co_filename:
-            return True
-        tb = tb.tb_next
-    return False
+    return errors.raised_in_orbax(report.exc_traceback)
 
 
 def drop_closed_loop_reports() -> None:

@@ -48,6 +48,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from seqgrad import jsonio
+from seqgrad.train.errors import raised_in_orbax
 
 log = logging.getLogger(__name__)
 
@@ -190,15 +191,7 @@ def _abandoned_read_record(record: logging.LogRecord) -> bool:
     error = record.exc_info[1] if record.exc_info else None
     if error is None or "never retrieved" not in str(record.msg):
         return True
-    return not ("tensorstore" in str(error).lower() or _through_orbax(error.__traceback__))
-
-
-def _through_orbax(tb) -> bool:
-    while tb is not None:
-        if "orbax" in tb.tb_frame.f_code.co_filename:
-            return True
-        tb = tb.tb_next
-    return False
+    return not ("tensorstore" in str(error).lower() or raised_in_orbax(error.__traceback__))
 
 
 def _is_complete(path: str) -> bool:

@@ -26,6 +26,17 @@ EXIT_BUSY = 5
 EXIT_SIGNAL_BASE = 128
 
 
+def raised_in_orbax(tb) -> bool:
+    """True when the traceback ``tb`` passes through orbax's code: what orbax's abandoned background reads
+    report after their failure was already caught and reported in one line (`seqgrad.cli`,
+    `seqgrad.train.checkpoint.quiet_abandoned_reads`)."""
+    while tb is not None:
+        if "orbax" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class TrainingError(RuntimeError):
     """A run that cannot go on; its message says why. ``exit_code`` is for scripts."""
 
